@@ -1,0 +1,90 @@
+"""One place for paths and limits.
+
+Every value can be overridden by an environment variable ``DFI_<NAME>``; nothing here touches the
+disk or the network at import time, so importing is free and tests can change the environment and
+call :func:`get_settings` again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Paths and limits for one process. Build it with :func:`get_settings`."""
+
+    # Where weights are searched, in this order (DESIGN.md): weights_dir (if set), then
+    # models/weights/, then the user cache.
+    weights_dir: Path | None = None
+    project_weights_dir: Path = PROJECT_ROOT / "models" / "weights"
+    cache_dir: Path = Path.home() / ".cache" / "deepfake-inspector"
+    # Extra model cards (trained or added by the user) live here, beside the shipped ones.
+    user_cards_dir: Path = Path.home() / ".cache" / "deepfake-inspector" / "cards"
+    shared_data: Path = PROJECT_ROOT.parent / "shared" / "data"
+    data_root: Path = PROJECT_ROOT.parent / "shared" / "data"
+    runs_root: Path = Path.home() / ".cache" / "deepfake-inspector" / "runs"
+
+    # Upload and clip limits: a clip outside them is refused with InvalidClipError.
+    max_upload_mb: int = 200
+    max_duration_s: float = 600.0
+    max_side_px: int = 4096
+    min_frames: int = 2
+
+    # Sampling and face finding.
+    default_frames: int = 32
+    max_frames: int = 128
+    detect_max_side: int = 640  # MTCNN runs on a copy no larger than this (speed)
+    detect_pad: float = 0.25  # pad the frame before detection so frame-filling faces are found
+    face_confidence: float = 0.90
+    crop_margin: float = 1.3
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.max_upload_mb * 1024 * 1024
+
+    def weights_search_path(self) -> list[Path]:
+        """Folders searched for weight files, first match wins."""
+        dirs = [self.weights_dir] if self.weights_dir else []
+        return dirs + [self.project_weights_dir, self.cache_dir / "weights"]
+
+
+def _coerce(field: dataclasses.Field, raw: str):
+    kind = field.type if isinstance(field.type, str) else getattr(field.type, "__name__", "")
+    if "Path" in kind:
+        return Path(raw).expanduser()
+    if kind == "int":
+        return int(raw)
+    if kind == "float":
+        return float(raw)
+    return raw
+
+
+def get_settings(**overrides) -> Settings:
+    """Settings from defaults, then ``DFI_*`` environment variables, then keyword overrides.
+
+    Raises:
+        ValueError: an environment variable holds a value of the wrong type.
+    """
+    values = {}
+    for field in dataclasses.fields(Settings):
+        raw = os.environ.get(f"DFI_{field.name.upper()}")
+        if raw not in (None, ""):
+            try:
+                values[field.name] = _coerce(field, raw)
+            except ValueError as exc:
+                raise ValueError(f"DFI_{field.name.upper()}={raw!r} is not valid: {exc}") from None
+    if "cache_dir" in values:
+        # Keep the cache-derived folders together unless they were set on their own.
+        cache = values["cache_dir"]
+        values.setdefault("user_cards_dir", cache / "cards")
+        values.setdefault("runs_root", cache / "runs")
+    values.update(overrides)
+    return Settings(**values)
