@@ -24,12 +24,25 @@ class InvalidClipError(DFIError):
 class WeightsMissingError(DFIError):
     """A card's weight file is not in any searched folder."""
 
-    def __init__(self, card_id: str, filename: str, searched: list[Path], url: str | None = None):
+    def __init__(
+        self,
+        card_id: str,
+        filename: str,
+        searched: list[Path],
+        url: str | None = None,
+        reason: str | None = None,
+    ):
         where = ", ".join(str(p) for p in searched)
         hint = (
             f" Get it with `python -m core models --download {card_id}`." if url else ""
         )
-        super().__init__(f"weights for {card_id} not found: looked for {filename} in {where}.{hint}")
+        if reason:
+            # No file exists anywhere yet (e.g. weights still to be trained): say why instead.
+            message = f"weights for {card_id} are not available: {reason}"
+        else:
+            message = f"weights for {card_id} not found: looked for {filename} in {where}.{hint}"
+        super().__init__(message)
+        self.reason = reason
         self.card_id = card_id
         self.filename = filename
         self.searched = list(searched)

@@ -41,3 +41,42 @@ def ffmpeg() -> str:
 @pytest.fixture(scope="session")
 def mesonet_weights_dir(shared_data: Path) -> Path:
     return shared_data / "mesonet" / "weights"
+
+
+# --- Synthetic clips (tests/clipgen.py), made once per session; need Debian's ffmpeg ---------
+
+from collections.abc import Mapping  # noqa: E402  (kept with the fixtures that use them)
+from types import MappingProxyType  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def synthetic_clips(ffmpeg: str, tmp_path_factory: pytest.TempPathFactory) -> Mapping[str, Path]:
+    """Readable clips by name (read-only mapping), all 640x480 unless noted.
+
+    ``face`` (H.264 .mp4, 48 frames, 24 fps), ``hevc_mov`` (HEVC .mov tagged hvc1, 30 fps),
+    ``vp9_webm`` (25 fps), ``av1_mkv`` (24 fps), ``mjpg_avi`` (15 fps): one moving face each;
+    ``no_face`` and ``two_faces`` (H.264, 48 frames, 24 fps); ``portrait`` (1080x1920 upright,
+    stored landscape with rotation metadata, 16 frames, 30 fps); ``no_duration_webm`` (48 frames,
+    25 fps, no duration in the container, so OpenCV reports a negative frame count).
+    """
+    from tests.clipgen import make_clips
+
+    return MappingProxyType(make_clips(tmp_path_factory.mktemp("synthetic_clips"), ffmpeg))
+
+
+@pytest.fixture(scope="session")
+def bad_clips(ffmpeg: str, tmp_path_factory: pytest.TempPathFactory) -> Mapping[str, Path]:
+    """Files that must give InvalidClipError, by name (read-only mapping).
+
+    ``empty``, ``random_bytes``, ``text``, ``png`` (all named .mp4), ``truncated`` (first half of
+    an H.264 .mp4), ``one_frame``, ``too_long`` (2 h at 1 fps, beyond the 600 s limit).
+    """
+    from tests.clipgen import make_bad_files
+
+    return MappingProxyType(make_bad_files(tmp_path_factory.mktemp("bad_clips"), ffmpeg))
+
+
+@pytest.fixture(scope="session")
+def face_clip(synthetic_clips: Mapping[str, Path]) -> Path:
+    """The plain H.264 .mp4 with one moving face (640x480, 48 frames, 24 fps)."""
+    return synthetic_clips["face"]

@@ -1,0 +1,56 @@
+"""Sub-commands of ``python -m core``: one module each, found by ``core.__main__`` with pkgutil.
+
+A command module exposes ``register(subparsers)``, which adds its parser and sets the handler with
+``parser.set_defaults(run=run)``; ``run(args) -> int`` returns the exit status. Modules whose name
+starts with ``_`` are helpers, not commands. Keep imports at the top of command modules light:
+every command module is imported to build the parser, so TensorFlow loads only inside ``run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+from core.errors import DFIError
+from core.settings import Settings, get_settings
+
+
+class UsageError(DFIError):
+    """A bad command-line argument (exit 2, one ``error:`` line)."""
+
+
+def one_line(text: str) -> str:
+    """Collapse whitespace (newlines included) so a message prints as exactly one line."""
+    return re.sub(r"\s+", " ", str(text)).strip() or "unknown error"
+
+
+def positive_int(limit: int | None = None):
+    """An argparse ``type`` for a whole number >= 1 (and <= ``limit`` when given)."""
+
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
+        if value < 1 or (limit is not None and value > limit):
+            bound = f"between 1 and {limit}" if limit is not None else "at least 1"
+            raise argparse.ArgumentTypeError(f"{value} is out of range: must be {bound}")
+        return value
+
+    return parse
+
+
+def model_id_list(raw: str) -> list[str]:
+    """An argparse ``type`` for ``ID,ID,…`` (spaces ignored, at least one id)."""
+    ids = [part.strip() for part in raw.split(",") if part.strip()]
+    if not ids:
+        raise argparse.ArgumentTypeError("give at least one model id, e.g. --models meso4.df")
+    return ids
+
+
+def load_settings() -> Settings:
+    """Settings from the environment; a malformed ``DFI_*`` variable is the user's input error."""
+    try:
+        return get_settings()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None

@@ -1,0 +1,93 @@
+"""``python -m core evaluate --data DIR [--models ID,ID] [--frames N] [--json PATH|-] [--dataset D --split S]``.
+
+Analyses every clip under DIR/real and DIR/fake with each model (loaded once) and prints, per
+model, video-level AUC, accuracy at the card's threshold, log loss, EER, confusion matrix and
+frame-level AUC, plus the clips that had no face or failed. ``--dataset D --split test`` keeps only
+the clips that the face-crop dataset D (made from DIR) held out in that split. ``--json`` writes
+the full result (per-clip scores and ROC points) for the Compare page; ``--json -`` prints only it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from pathlib import Path
+
+from core.commands import UsageError, load_settings, model_id_list, positive_int
+
+
+def register(subparsers) -> None:
+    """Add the ``evaluate`` sub-command."""
+    settings = load_settings()
+    p = subparsers.add_parser("evaluate", help="measure models on labelled clips",
+                              description=__doc__.split("\n\n")[1])
+    p.add_argument("--data", type=Path, required=True, metavar="DIR", help="folder with real/ and fake/ clips")
+    p.add_argument("--models", type=model_id_list, default=None, metavar="ID,ID",
+                   help="model card ids (default: the best available of each family)")
+    p.add_argument("--frames", type=positive_int(settings.max_frames), default=settings.default_frames,
+                   help=f"frames sampled per clip (default {settings.default_frames})")
+    p.add_argument("--aggregation", choices=("mean", "median", "max"), default="mean",
+                   help="how a person's per-frame scores combine (default mean)")
+    p.add_argument("--dataset", type=Path, metavar="D", help="face-crop dataset made from DIR (with --split)")
+    p.add_argument("--split", metavar="S", help="evaluate only the clips D put in this split")
+    p.add_argument("--json", dest="json_out", metavar="PATH|-", help="write the result JSON ('-' = stdout only)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+def _fmt(value, digits: int = 3) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def format_result(result: dict) -> str:
+    """A plain-text table of the metrics, then the skipped clips."""
+    c = result["counts"]
+    lines = [f"{c['clips']} clips ({c['real']} real, {c['fake']} fake): {c['analysed']} analysed, "
+             f"{c['no_face']} without a face, {c['errors']} failed; "
+             f"{_fmt(result['mean_seconds_per_clip'], 2)} s per clip"]
+    header = ("MODEL", "CLIPS", "AUC", "ACC@THR", "LOGLOSS", "EER", "FRAME AUC", "TN FP FN TP")
+    table = [header]
+    for m in result["models"]:
+        v, cm = m["video"], m["video"]["confusion"]
+        if not m["available"]:
+            table.append((m["id"], "-", "unavailable", "", "", "", "", ""))
+            continue
+        table.append((m["id"], str(m["clips_scored"]), _fmt(v["auc"]),
+                      f"{_fmt(v['accuracy'])} @{m['threshold']:g}", _fmt(v["log_loss"]), _fmt(v["eer"]),
+                      _fmt(m["frame"]["auc"]), f"{cm['tn']} {cm['fp']} {cm['fn']} {cm['tp']}"))
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in table]
+    for m in result["models"]:
+        if not m["available"]:
+            lines.append(f"{m['id']}: {m['message']}")
+    for s in result["skipped"]:
+        lines.append(f"skipped {s['path']}: {s['reason']}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Evaluate; returns 0 (clips without a face or that fail are reported in the result)."""
+    if (args.dataset is None) != (args.split is None):
+        raise UsageError("--dataset and --split go together")
+    json_to_stdout = args.json_out == "-"
+    if args.json_out and not json_to_stdout and not Path(args.json_out).resolve().parent.is_dir():
+        raise UsageError(f"cannot write {args.json_out}: its folder does not exist")
+    settings = load_settings()
+    from core.evaluate import evaluate, find_clips, restrict_to_split
+
+    clips = find_clips(args.data)
+    if args.dataset is not None:
+        clips = restrict_to_split(clips, args.data, args.dataset, args.split)
+    with contextlib.redirect_stdout(sys.stderr):  # only our own output goes to stdout
+        result = evaluate(args.data, args.models, args.frames, settings, clips=clips,
+                          aggregation=args.aggregation, show_progress=not args.no_progress)
+    text = json.dumps(result, indent=2)
+    if json_to_stdout:
+        print(text)
+        return 0
+    if args.json_out:
+        Path(args.json_out).write_text(text + "\n", encoding="utf-8")
+    print(format_result(result))
+    return 0

@@ -1,0 +1,101 @@
+"""Publishing a finished run: its weight file and model card, where the registry finds them.
+
+The weights go to ``spec.weights_dir`` (default: the user cache's ``weights/``, which the registry
+searches) as ``<arch>.<tag>.weights.h5``, in float16 when the spec asks; the card goes to
+``spec.cards_dir`` (default ``Settings.user_cards_dir``). The card's metrics are the *crop-level*
+validation scores of the best epoch, and say so: video-level AUC on held-out clips, the number
+the registry uses to choose defaults (``video_auc``), comes from ``python -m core evaluate``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from core.train import DISPLAY_NAMES, RELOAD_TOLERANCE, check_destination
+from core.train_models import TrainError, copy_weights
+from core.train_runtime import RunFiles, now_iso
+from core.train_spec import TrainSpec
+
+
+def _best_row(files: RunFiles) -> dict:
+    rows = [json.loads(line) for line in files.metrics.read_text(encoding="utf-8").splitlines() if line]
+    best = [r for r in rows if r.get("best")]
+    return best[-1] if best else rows[-1]
+
+
+def _card_metrics(spec: TrainSpec, monitor: str, best: dict, train_rows: list, val_rows: list) -> dict:
+    val_sources = sorted({r["source"] for r in val_rows})
+    if val_rows:
+        protocol = (f"crop-level scores on split '{spec.val_split}' of {Path(spec.data).name} "
+                    f"({len(val_rows)} crops from {len(val_sources)} held-out clips/images whose source "
+                    f"groups are not in training); best epoch by {monitor}. Not a video-level AUC: "
+                    "run `python -m core evaluate` on held-out clips for that.")
+    else:
+        protocol = "no validation split: training-set scores of the last epoch (optimistic)"
+    metrics = {"protocol": protocol, "best_epoch": best.get("epoch"),
+               "train_crops": len(train_rows), "val_crops": len(val_rows)}
+    for key in ("val_auc", "val_accuracy", "val_loss", "auc", "accuracy", "loss"):
+        if best.get(key) is not None:
+            name = key.replace("val_", "crop_val_") if key.startswith("val_") else f"crop_train_{key}"
+            metrics[name] = round(float(best[key]), 4)
+    return metrics
+
+
+def publish(spec: TrainSpec, files: RunFiles, settings, monitor: str, train_rows: list,
+            val_rows: list, init_note: str, hardware: str, probe: list[np.ndarray],
+            expected: np.ndarray) -> tuple[Path, Path]:
+    """Write the weight file and the card; check the registry loads them and scores like the run.
+
+    Args:
+        probe: a few uint8 RGB crops; expected: the trained model's p_fake on them.
+
+    Returns:
+        (card path, weights path).
+
+    Raises:
+        TrainError: the destination is shadowed, or the registry's scores differ from the run's.
+    """
+    import models
+    from models.cards import ModelCard, WeightsSpec, write_card
+    from models.weights import sha256_of
+
+    card_id = f"{spec.arch}.{spec.tag}"
+    weights_dir = Path(spec.weights_dir).expanduser() if spec.weights_dir else settings.cache_dir / "weights"
+    cards_dir = Path(spec.cards_dir).expanduser() if spec.cards_dir else settings.user_cards_dir
+    check_destination(card_id, weights_dir, settings)
+    weights_path = weights_dir / f"{card_id}.weights.h5"
+    copy_weights(files.best, weights_path, bool(spec.float16))
+
+    arch = models.ARCHITECTURES[spec.arch]
+    sources = {r["source"] for r in train_rows}
+    extras = [f"pseudo-fakes {spec.pseudo_fakes}"] if spec.pseudo_fakes != "off" else []
+    card = ModelCard(
+        id=card_id, family=arch.family, architecture=spec.arch,
+        display_name=f"{DISPLAY_NAMES.get(spec.arch, spec.arch)} ({spec.tag})",
+        input_size=arch.input_size, preprocess="unit" if arch.family == "mesonet" else "xception",
+        output="p_fake",
+        weights=WeightsSpec(file=weights_path.name, sha256=sha256_of(weights_path), url=None,
+                            license=spec.license),
+        threshold=float(spec.threshold), band=(float(spec.band[0]), float(spec.band[1])),
+        trained_on=(f"{len(train_rows)} face crops from {len(sources)} clips/images of "
+                    f"{Path(spec.data).name} (splits: {', '.join(sorted({r['split'] for r in train_rows}))})"),
+        metrics=_card_metrics(spec, monitor, _best_row(files), train_rows, val_rows),
+        created=now_iso(),
+        description=(f"Trained by `python -m core train` (run {files.dir.name}): start from {init_note}; "
+                     f"{spec.epochs} epochs, batch {spec.batch}, lr {spec.lr:g}, loss {spec.loss}, "
+                     f"augment {'on' if spec.augment else 'off'}, balance {spec.balance}"
+                     + "".join(f", {e}" for e in extras) + f"; on {hardware}"
+                     + ("; weights stored as float16." if spec.float16 else ".")),
+    )
+    card_path = write_card(card, cards_dir, {n: a.family for n, a in models.ARCHITECTURES.items()})
+
+    if cards_dir.resolve() in {settings.user_cards_dir.resolve(), models.SHIPPED_CARDS_DIR.resolve()}:
+        detector = models.load_model(card_id, settings)
+        got = np.asarray(detector.predict(probe), np.float64).ravel()  # the inference path
+        worst = float(np.max(np.abs(got - expected))) if got.size else 0.0
+        if worst > RELOAD_TOLERANCE:
+            raise TrainError(f"the registry's {card_id} scores differ from the trained model's by {worst:.3f}")
+    return card_path, weights_path

@@ -1,0 +1,180 @@
+"""The model registry: cards in, loaded detectors out.
+
+``ARCHITECTURES`` is the one explicit mapping from an architecture name to its family, native
+input size and builder. Adding a model is one builder file plus one line here plus a card in
+``models/cards/``. Builders are named as ``"module:function"`` and imported on first use, so listing
+models and checking weights (the command line, the Models page) never pays for importing Keras.
+
+Nothing here touches the network: downloads happen only through :func:`download_weights`.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Before anything imports TensorFlow: keep its C++ start-up chatter out of the command line.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import importlib  # noqa: E402
+import threading  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from typing import TYPE_CHECKING  # noqa: E402
+
+from core.errors import UnknownModelError  # noqa: E402
+from core.settings import Settings, get_settings  # noqa: E402
+from models.cards import SHIPPED_CARDS_DIR, CardError, ModelCard, read_cards  # noqa: E402
+from models.download import download_weights  # noqa: E402
+from models.weights import WeightsStatus, require_weights, weights_status  # noqa: E402
+
+if TYPE_CHECKING:
+    import keras
+
+    from models.detector import Detector
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """How to build one architecture: its family, native input size and builder."""
+
+    family: str
+    input_size: int
+    builder: str  # "module:function" returning an uncompiled keras.Model
+
+
+ARCHITECTURES: dict[str, Architecture] = {
+    "xception": Architecture("xception", 299, "models.xception:build_xception"),
+    "meso4": Architecture("mesonet", 256, "models.mesonet:build_meso4"),
+    "mesoinception4": Architecture("mesonet", 256, "models.mesonet:build_mesoinception4"),
+}
+
+__all__ = [
+    "ARCHITECTURES", "SHIPPED_CARDS_DIR", "Architecture", "CardError", "ModelCard", "WeightsStatus",
+    "build_detector", "build_model", "default_model_ids", "download_weights", "get_card",
+    "list_models", "load_model", "weights_status",
+]
+
+_loaded: dict[tuple[str, str], "Detector"] = {}
+_load_lock = threading.Lock()
+
+
+def _families() -> dict[str, str]:
+    return {name: arch.family for name, arch in ARCHITECTURES.items()}
+
+
+def list_models(settings: Settings | None = None) -> list[ModelCard]:
+    """Every card, sorted by id: shipped ones, then the user's (which win on the same id).
+
+    Raises:
+        CardError: a card file is invalid (the message names the file).
+    """
+    settings = settings or get_settings()
+    cards = read_cards([SHIPPED_CARDS_DIR, settings.user_cards_dir], _families())
+    for card in cards.values():
+        expected = ARCHITECTURES[card.architecture].input_size
+        if card.input_size != expected:
+            raise CardError(
+                f"model card {card.source} is invalid: {card.architecture} takes {expected}px input, "
+                f"not {card.input_size}"
+            )
+    return list(cards.values())
+
+
+def get_card(model_id: str, settings: Settings | None = None) -> ModelCard:
+    """The card with this id.
+
+    Raises:
+        UnknownModelError: no such id; the message lists the valid ones.
+    """
+    cards = {card.id: card for card in list_models(settings)}
+    if model_id not in cards:
+        raise UnknownModelError(f"unknown model {model_id!r}: must be one of {', '.join(cards)}")
+    return cards[model_id]
+
+
+def build_model(card: ModelCard) -> "keras.Model":
+    """A fresh, weightless model of the card's architecture (for loading, training and tests)."""
+    module_name, function_name = ARCHITECTURES[card.architecture].builder.split(":")
+    return getattr(importlib.import_module(module_name), function_name)()
+
+
+def build_detector(
+    card: ModelCard, weights: bool = True, settings: Settings | None = None
+) -> "Detector":
+    """A new, uncached detector for ``card``.
+
+    Args:
+        card: the model card.
+        weights: load the card's verified weights; False keeps the builder's random
+            initialisation (contract tests, ``bench`` without weights), never for verdicts.
+        settings: where to look for the weights.
+
+    Raises:
+        WeightsMissingError / WeightsHashError: as :func:`load_model`.
+        CardError: the weight file does not fit the card's architecture.
+    """
+    from models.detector import Detector
+
+    path = require_weights(card, settings) if weights else None
+    model = build_model(card)
+    if path is not None:
+        try:
+            # Weights only: an HDF5 weights file, never a pickled or serialised model.
+            model.load_weights(str(path))
+        except (ValueError, OSError) as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise CardError(
+                f"weights {path} do not fit card {card.id} ({card.architecture}): {reason}"
+            ) from None
+    return Detector(card, model)
+
+
+def load_model(model_id: str, settings: Settings | None = None) -> "Detector":
+    """The detector for ``model_id`` with its verified weights, built once per process.
+
+    Cached per (card id, weights path, sha256) behind a lock, so concurrent sessions share one instance;
+    the sha256 is checked (hashed once per file and process) before anything is loaded.
+
+    Raises:
+        UnknownModelError: no such id.
+        WeightsMissingError: the weight file is in no searched folder (or none exists yet).
+        WeightsHashError: the file found is not the one the card names.
+        CardError: the weight file does not fit the card's architecture.
+    """
+    card = get_card(model_id, settings)
+    path = require_weights(card, settings)
+    # The hash is part of the key: a long-lived app process must not keep serving the old model
+    # after a training run rewrites the same file.
+    key = (card.id, str(path), card.weights.sha256 or "")
+    with _load_lock:
+        detector = _loaded.get(key)
+        if detector is None:
+            detector = build_detector(card, weights=True, settings=settings)
+            _loaded[key] = detector
+        elif detector.card != card:
+            # Same weights, edited card (threshold, band, text): reuse the loaded network.
+            detector = detector.with_card(card)
+            _loaded[key] = detector
+    return detector
+
+
+def _auc(card: ModelCard) -> float:
+    value = card.metrics.get("video_auc")
+    return float(value) if isinstance(value, (int, float)) else float("-inf")
+
+
+def default_model_ids(settings: Settings | None = None) -> list[str]:
+    """One card id per family: the best video AUC among cards whose weights are present.
+
+    A family with no usable weights still contributes its best card, so the analysis can report
+    it as unavailable. Ties go to the first id in sorted order.
+    """
+    settings = settings or get_settings()
+    cards = list_models(settings)
+    chosen = []
+    for family in dict.fromkeys(arch.family for arch in ARCHITECTURES.values()):
+        members = [card for card in cards if card.family == family]
+        if not members:
+            continue
+        present = [card for card in members if weights_status(card, settings).ok]
+        chosen.append(max(present or members, key=_auc).id)
+    return chosen

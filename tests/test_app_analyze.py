@@ -1,0 +1,217 @@
+"""AppTest for the Analyze page (app.py → pages/analyze.py), widgets addressed by key.
+
+Paths covered: the start page, the sample clip (verdict cards, timeline, gallery), the same clip
+again from the server cache, a broken upload, a clip with no face, one model's weights missing,
+and an unexpected failure inside the engine. Every test checks that no exception reached the page.
+The sample-clip tests need the MesoNet authors' weights from ../shared/data.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from pages import _ui
+
+APP = Path(__file__).resolve().parent.parent / "app.py"
+TIMEOUT = 240  # seconds per script run: the first one builds the models on a busy 2-core CPU
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch, tmp_path):
+    """Fresh Streamlit caches, and weights found only where each test says."""
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    monkeypatch.setenv("DFI_CACHE_DIR", str(tmp_path / "user-cache"))
+    monkeypatch.setenv("DFI_PROJECT_WEIGHTS_DIR", str(tmp_path / "no-project-weights"))
+    monkeypatch.delenv("DFI_WEIGHTS_DIR", raising=False)
+    yield
+    st.cache_data.clear()
+
+
+@pytest.fixture
+def with_mesonet(monkeypatch, mesonet_weights_dir):
+    monkeypatch.setenv("DFI_WEIGHTS_DIR", str(mesonet_weights_dir))
+    return mesonet_weights_dir
+
+
+def start() -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+    assert not at.exception
+    return at
+
+
+def html_bodies(at: AppTest) -> list[str]:
+    return [h.value for h in at.get("html")]
+
+
+def verdict_cards(at: AppTest) -> dict[str, str]:
+    """{card id: verdict} from the rendered verdict cards."""
+    cards = {}
+    for body in html_bodies(at):
+        if 'class="dfi-verdict"' in body:
+            model = body.split('data-model="', 1)[1].split('"', 1)[0]
+            cards[model] = body.split('data-verdict="', 1)[1].split('"', 1)[0]
+    return cards
+
+
+def texts(elements) -> str:
+    return "\n".join(str(e.value) for e in elements)
+
+
+def no_face_clip(path: Path) -> Path:
+    """A 2 s clip of a drifting colour gradient: a valid video with nothing face-like in it."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (160, 120))
+    ramp = np.linspace(0, 255, 160, dtype=np.float32)
+    for i in range(20):
+        row = np.roll(ramp, 4 * i).astype(np.uint8)
+        frame = np.stack([np.tile(row, (120, 1))] * 3, axis=-1)
+        frame[..., 1] = 255 - frame[..., 1]
+        writer.write(frame)
+    writer.release()
+    return path
+
+
+def test_start_page_offers_upload_sample_and_options():
+    at = start()
+    allowed = set(at.file_uploader(key=_ui.UPLOAD_KEY).allowed_type)
+    assert {f".{t}" for t in _ui.UPLOAD_TYPES} <= allowed
+    assert at.button(key=_ui.SAMPLE_BUTTON_KEY).label == "Try a sample clip"
+    assert at.select_slider(key=_ui.FRAMES_KEY).value == 32
+    assert at.multiselect(key=_ui.MODELS_KEY).value  # one default card per family
+    assert "Try a sample clip" in texts(at.info)
+    assert "Detectors" in texts(at.sidebar.subheader)
+    # With no weights anywhere, every card is listed as unavailable, each with its reason.
+    assert "Not available here" in texts(at.sidebar.caption)
+    listed = texts(at.sidebar.markdown)
+    assert "`meso4.df` · mesonet · its weights file (Meso4_DF.h5) is not installed" in listed
+    assert "`xception.starter` · xception · " in listed
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_sample_clip_shows_verdicts_timeline_and_gallery(with_mesonet):
+    at = start()
+    at.button(key=_ui.SAMPLE_BUTTON_KEY).click().run()
+    assert not at.exception
+    assert not at.error, texts(at.error)
+    cards = verdict_cards(at)
+    meso = [m for m in cards if m.startswith("meso")]
+    xcep = [m for m in cards if m.startswith("xception")]
+    assert len(meso) == 1 and cards[meso[0]] in {"FAKE", "REAL", "UNCERTAIN"}
+    assert len(xcep) == 1 and cards[xcep[0]] == "UNAVAILABLE"  # no Xception weights yet, by design
+    assert "could not run here" in texts(at.info)
+    assert len(at.get("plotly_chart")) == 1
+    gallery = [b for b in html_bodies(at) if "dfi-crop-img" in b]
+    assert len(gallery) == 1 and gallery[0].count('class="dfi-crop-img"') >= 8
+    summary = [b for b in html_bodies(at) if "dfi-summary" in b]
+    assert summary and "detector" in summary[0].lower()
+    labels = {b.label for b in at.get("download_button")}
+    assert {"Report (JSON)", "Scores per frame (CSV)"} <= labels
+    assert "astronaut_zoom.mp4" in texts(at.caption)
+    at.button(key=_ui.ANNOTATE_BUTTON_KEY).click().run()
+    assert not at.exception and not at.error
+    video = [b for b in at.get("download_button") if b.label == "Annotated video (MP4)"]
+    assert len(video) == 1
+
+    # A second session with the same clip gets the report from the server-wide cache.
+    again = start()
+    t0 = time.perf_counter()
+    again.button(key=_ui.SAMPLE_BUTTON_KEY).click().run()
+    cached_s = time.perf_counter() - t0
+    assert not again.exception
+    assert "reused from an earlier analysis" in texts(again.caption)
+    assert verdict_cards(again) == cards
+    assert cached_s < 1.0, f"cache hit took {cached_s:.2f} s"
+
+    # The same bytes uploaded under another name: still a cache hit, shown under the user's name.
+    third = start()
+    third.file_uploader(key=_ui.UPLOAD_KEY).set_value(
+        ("my copy.mp4", _ui.SAMPLE_CLIP.read_bytes(), "video/mp4")).run()
+    assert not third.exception
+    assert "my copy.mp4" in texts(third.caption) and "reused from an earlier analysis" in texts(third.caption)
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_one_model_missing_still_runs_the_other(with_mesonet, monkeypatch, tmp_path):
+    only_df = tmp_path / "weights"
+    only_df.mkdir()
+    (only_df / "Meso4_DF.h5").symlink_to(with_mesonet / "Meso4_DF.h5")
+    monkeypatch.setenv("DFI_WEIGHTS_DIR", str(only_df))
+    at = start()
+    at.multiselect(key=_ui.MODELS_KEY).set_value(["meso4.df", "meso4.f2f"])
+    at.button(key=_ui.SAMPLE_BUTTON_KEY).click().run()
+    assert not at.exception
+    cards = verdict_cards(at)
+    assert cards["meso4.f2f"] == "UNAVAILABLE"
+    assert cards["meso4.df"] in {"FAKE", "REAL", "UNCERTAIN"}
+    assert "Meso4_F2F.h5" in texts(at.caption)  # the card says which file it looked for
+    assert "could not run here" in texts(at.info)
+    assert len(at.get("plotly_chart")) == 1
+
+
+def test_broken_upload_shows_a_plain_error():
+    at = start()
+    at.file_uploader(key=_ui.UPLOAD_KEY).set_value(("broken.mp4", os.urandom(4096), "video/mp4")).run()
+    assert not at.exception
+    assert len(at.error) == 1
+    message = at.error[0].value
+    assert message.startswith("broken.mp4 ")  # names the user's file, not the temp copy
+    assert "Traceback" not in message and ". Try another file" in message
+    assert not verdict_cards(at) and not at.get("plotly_chart")  # no made-up result
+
+
+def test_clip_without_a_face_says_so(tmp_path):
+    clip = no_face_clip(tmp_path / "gradient.mp4")
+    at = start()
+    at.file_uploader(key=_ui.UPLOAD_KEY).set_value(("gradient.mp4", clip.read_bytes(), "video/mp4")).run()
+    assert not at.exception
+    assert not at.error, texts(at.error)
+    assert "No face was found" in texts(at.warning)
+    assert set(verdict_cards(at).values()) <= {"NO_FACE", "UNAVAILABLE"}
+    assert not at.get("plotly_chart")
+
+
+def test_unexpected_engine_failure_is_a_plain_message(monkeypatch, tmp_path):
+    def explode(*args, **kwargs):
+        raise RuntimeError("internal detail that must not be shown")
+
+    monkeypatch.setattr(_ui, "analyze", explode)
+    clip = no_face_clip(tmp_path / "any.mp4")
+    at = start()
+    at.file_uploader(key=_ui.UPLOAD_KEY).set_value(("any.mp4", clip.read_bytes(), "video/mp4")).run()
+    assert not at.exception
+    assert "Something went wrong" in texts(at.error)
+    assert "internal detail" not in texts(at.error)
+
+
+def test_uploads_are_written_to_a_private_temp_file_and_removed():
+    seen = {}
+    with _ui.clip_file(_ui.ClipSource(name="phone clip.MOV", data=b"abc")) as path:
+        seen["path"], seen["mode"] = path, path.stat().st_mode & 0o777
+        seen["folder_mode"] = path.parent.stat().st_mode & 0o777
+        assert path.read_bytes() == b"abc" and path.name == "phone clip.mov"
+    assert seen["mode"] == 0o600 and seen["folder_mode"] == 0o700
+    assert not seen["path"].exists() and not seen["path"].parent.exists()
+    with pytest.raises(RuntimeError), _ui.clip_file(_ui.ClipSource(name="../../x.exe", data=b"abc")) as path:
+        assert path.name == "x.mp4"  # no folders, and an unexpected suffix is never kept
+        raise RuntimeError
+    assert not path.parent.exists()
+
+
+def test_a_broken_model_card_is_a_plain_message(tmp_path):
+    cards = tmp_path / "user-cache" / "cards"  # DFI_CACHE_DIR/cards, set by _isolated
+    cards.mkdir(parents=True)
+    (cards / "broken.json").write_text("{not json")
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+    assert not at.exception
+    assert "could not be read" in texts(at.sidebar.error)
+    assert at.error and "Traceback" not in texts(at.error)
