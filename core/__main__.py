@@ -85,7 +85,8 @@ def _silence_native_stderr() -> None:
     written before absl logging is initialised, so TF_CPP_MIN_LOG_LEVEL does not stop them; they
     would break the promise of a single ``error:`` line. Python-level output is unaffected.
     """
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if not core._TF_LOG_LEVEL_FROM_USER:  # core/__init__.py only set its own default, "2"
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
     try:
         saved = os.dup(2)
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import importlib.metadata
 import logging
-import math
 import platform
 import time
 from collections.abc import Callable, Sequence
@@ -28,6 +27,12 @@ from core import faces, video
 from core.errors import WeightsHashError, WeightsMissingError
 from core.settings import Settings, get_settings
 from core.types import ClipReport, FaceCrop, FrameScore, ModelResult, Sampling, Timings, Verdict
+# Aggregation and the verdict rules live in core.verdicts; re-exported so callers keep importing
+# them from here (core.report, the tests).
+from core.verdicts import (
+    AGGREGATIONS, MIN_TRACK_FRAMES, MIN_TRACK_SHARE, aggregate, check_aggregation, deciding_track,
+    track_scores, verdict_for,
+)
 from models.cards import CardError, ModelCard
 
 if TYPE_CHECKING:  # models.detector imports Keras; analysis only calls .predict on what it gets
@@ -36,17 +41,6 @@ if TYPE_CHECKING:  # models.detector imports Keras; analysis only calls .predict
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, float], None]
-
-AGGREGATIONS: dict[str, Callable[[np.ndarray], float]] = {
-    "mean": lambda v: float(np.mean(v)),
-    "median": lambda v: float(np.median(v)),
-    "max": lambda v: float(np.max(v)),
-}
-
-# A track decides the clip only if it was seen in enough frames: a face glimpsed once (a passer-by,
-# a false detection) must not outvote the person on screen the whole time.
-MIN_TRACK_FRAMES = 2
-MIN_TRACK_SHARE = 0.25
 
 # Share of the progress bar given to each stage (reading and faces take most of a warm run).
 _PROGRESS_READ, _PROGRESS_FACES, _PROGRESS_MODELS = 0.0, 0.3, 0.6
@@ -60,62 +54,6 @@ class LoadedModel:
     detector: "Detector | None"  # None when the model is unavailable (see ``error``)
     error: str | None = None
     random_weights: bool = False  # set only by ``bench --random-weights`` (timing, never verdicts)
-
-
-def verdict_for(p: float, band: Sequence[float]) -> Verdict:
-    """The verdict for a clip-level p_fake, given a card's uncertain band.
-
-    Args:
-        p: probability that the face is fake, in [0, 1].
-        band: (lower, upper): REAL at or below lower, FAKE at or above upper, UNCERTAIN between.
-
-    Returns:
-        Verdict.FAKE, Verdict.REAL or Verdict.UNCERTAIN.
-    """
-    lower, upper = float(band[0]), float(band[1])
-    if p >= upper:
-        return Verdict.FAKE
-    if p <= lower:
-        return Verdict.REAL
-    return Verdict.UNCERTAIN
-
-
-def aggregate(values: Sequence[float], how: str = "mean") -> float:
-    """Aggregate per-frame p_fake values of one track by name ("mean", "median" or "max").
-
-    Raises:
-        ValueError: unknown aggregation name, or no values.
-    """
-    if how not in AGGREGATIONS:
-        raise ValueError(f"unknown aggregation {how!r}: must be one of {', '.join(AGGREGATIONS)}")
-    if len(values) == 0:
-        raise ValueError("cannot aggregate an empty track")
-    return AGGREGATIONS[how](np.asarray(values, dtype=np.float64))
-
-
-def track_scores(scores: Sequence[FrameScore], how: str = "mean") -> dict[int, tuple[float, int]]:
-    """Per track: (aggregated p_fake, number of frames scored)."""
-    by_track: dict[int, list[float]] = {}
-    for s in scores:
-        by_track.setdefault(s.track_id, []).append(s.p_fake)
-    return {tid: (aggregate(v, how), len(v)) for tid, v in sorted(by_track.items())}
-
-
-def deciding_track(per_track: dict[int, tuple[float, int]]) -> int:
-    """The track that decides the clip: the most suspicious one among tracks with enough frames.
-
-    "Enough" is at least max(2, 25 % of the longest track's frames); if no track qualifies (e.g. every
-    track was seen once), the longest track decides, the most suspicious one among equals.
-    """
-    if not per_track:
-        raise ValueError("no tracks to choose from")
-    longest = max(n for _, n in per_track.values())
-    needed = max(MIN_TRACK_FRAMES, math.ceil(MIN_TRACK_SHARE * longest))
-    candidates = {t: v for t, v in per_track.items() if v[1] >= needed}
-    if not candidates:
-        candidates = {t: v for t, v in per_track.items() if v[1] == longest}
-    # Ties go to the lower track id so the choice is deterministic.
-    return max(candidates, key=lambda t: (candidates[t][0], -t))
 
 
 def load_models(model_ids: Sequence[str] | None = None, settings: Settings | None = None) -> list[LoadedModel]:
@@ -256,8 +194,7 @@ def _analyze(
 
 
 def _check_options(frames: int, aggregation: str, settings: Settings) -> None:
-    if aggregation not in AGGREGATIONS:
-        raise ValueError(f"unknown aggregation {aggregation!r}: must be one of {', '.join(AGGREGATIONS)}")
+    check_aggregation(aggregation)
     if not 1 <= int(frames) <= settings.max_frames:
         raise ValueError(f"frames must be between 1 and {settings.max_frames}, not {frames}")
 
@@ -328,6 +265,8 @@ def versions() -> dict[str, str]:
 
 __all__ = [
     "AGGREGATIONS",
+    "MIN_TRACK_FRAMES",
+    "MIN_TRACK_SHARE",
     "LoadedModel",
     "aggregate",
     "analyze",

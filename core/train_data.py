@@ -42,19 +42,14 @@ def prepare_batch(images: Sequence[np.ndarray], input_size: int, preprocess: str
 
     Returns:
         float32 array (N, input_size, input_size, 3).
-    """
-    from models.detector import resize_crop  # the registry's own resize: identical crops
 
-    batch = np.stack([resize_crop(image, input_size) for image in images]).astype(np.float32)
-    # The same scaling as models.detector.Detector.preprocess.
-    if preprocess == "unit":
-        batch /= 255.0
-    elif preprocess == "xception":
-        batch /= 127.5
-        batch -= 1.0
-    else:
-        raise ValueError(f"unknown preprocess {preprocess!r}")
-    return batch
+    Raises:
+        ValueError: a crop is not an (H, W, 3) uint8 array, or an unknown preprocess.
+    """
+    # The registry's own resize and scaling, so training sees exactly the inputs inference does.
+    from models.detector import preprocess_crops
+
+    return preprocess_crops(images, input_size, preprocess)
 
 
 def plan_items(rows: Sequence[dict], pseudo_fakes: str) -> list[tuple[int, bool]]:

@@ -2,19 +2,18 @@
 
 Every failure a person can cause (wrong file, damaged file, clip outside the limits) becomes an
 :class:`~core.errors.InvalidClipError` with one plain line; no cv2 error or FFmpeg log escapes.
-Frames come out upright (rotation metadata applied by OpenCV) and RGB.
+Frames come out upright (rotation metadata applied by OpenCV) and RGB; which frames, and whether
+to seek or read on to reach them, is :mod:`core.frame_reader`'s part.
 """
 
 from __future__ import annotations
 
-import bisect
 import codecs
 import hashlib
 import math
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 # FFmpeg prints lines such as "moov atom not found" straight to stderr, which would break the
@@ -23,7 +22,6 @@ from pathlib import Path
 os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
 
 import cv2  # noqa: E402  (must follow the environment set-up above)
-import numpy as np  # noqa: E402
 
 # OpenCV's own "[ WARN ] ... can't be used to capture by name" on a damaged file: cv2 may have been
 # imported (and its log level fixed) before this module, so lower it at run time, unless someone
@@ -32,6 +30,11 @@ if cv2.utils.logging.getLogLevel() == cv2.utils.logging.LOG_LEVEL_WARNING:
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 from core.errors import InvalidClipError  # noqa: E402
+# Frame sampling and the sequential-or-seek reading live in core.frame_reader; even_indices is
+# re-exported so callers keep importing the public API from here.
+from core.frame_reader import (  # noqa: E402
+    STRATEGIES, choose_seeks, even_indices, read_frames, scan_packets,
+)
 from core.settings import Settings, get_settings  # noqa: E402
 from core.types import ClipInfo, Frame  # noqa: E402
 
@@ -202,91 +205,13 @@ def _count_frames(path: Path, cap: cv2.VideoCapture, limit: int) -> int:
 
     ``cap`` has already returned frame 0. Counting stops past ``limit``: that is too long anyway.
     """
-    packets = _scan_packets(path, limit)
+    packets = scan_packets(path, limit)
     if packets is not None:
         return packets.count
     count = 1
     while count <= limit and cap.grab():
         count += 1
     return count
-
-
-def even_indices(frame_count: int, n: int) -> list[int]:
-    """``n`` evenly spaced frame indices from the first to the last frame (fewer if short)."""
-    if frame_count <= n:
-        return list(range(frame_count))
-    return sorted({int(i) for i in np.linspace(0, frame_count - 1, n).round()})
-
-
-# Sequential grab() vs seeking, measured on this 2-core CPU (32 frames, 1080p H.264, shared load):
-#   10 s DFDC clip, 300 frames, keyframe every 250:  sequential 1.37 s, seek 16.8 s
-#   56 s actors clip, 1350 frames, keyframe every 250: sequential 4.33 s, seek 15.3 s
-#   same 56 s clip re-encoded with a keyframe every 24: sequential 12.9 s, seek 9.3 s
-# Seeking never skips decoding: OpenCV jumps to the keyframe before (target - 16) and decodes
-# forward, so a seek costs (target - that keyframe) frames plus a fixed overhead (about 8 frames'
-# decoding here), while sequential reading costs the gap since the previous frame. The ratio
-# frame_count / n alone cannot decide (both 56 s clips have the same ratio and opposite winners);
-# the keyframe spacing does. So "auto" reads the keyframe positions (demuxing only: 23 ms for the
-# 1350 packets of the 56 s clip) and seeks exactly where that decodes fewer frames; when every gap
-# is too short for a seek to pay (gap <= 16 + 8: 32 frames of any clip under ~30 s at 25 fps)
-# it reads sequentially without scanning.
-_SEEK_BACKOFF = 16  # frames OpenCV's FFmpeg seek backs off before the target (cap_ffmpeg_impl.hpp)
-_SEEK_OVERHEAD = 8  # one seek costs about as much as decoding this many more frames (measured)
-
-
-@dataclass(frozen=True)
-class _Packets:
-    count: int
-    keyframes: list[int]
-
-
-def _scan_packets(path: Path, limit: int) -> _Packets | None:
-    """Video packet count and keyframe positions, read by demuxing only (OpenCV's raw mode).
-
-    Stops after ``limit`` + 1 packets. Returns None when raw mode is unavailable.
-    """
-    cap = None
-    try:
-        cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG, [cv2.CAP_PROP_FORMAT, -1])
-        if not cap.isOpened():
-            return None
-        count, keyframes = 0, []
-        while count <= limit and cap.grab():
-            if cap.get(cv2.CAP_PROP_LRF_HAS_KEY_FRAME):
-                keyframes.append(count)
-            count += 1
-        return _Packets(count, keyframes)
-    except cv2.error:
-        return None
-    finally:
-        if cap is not None:
-            cap.release()
-
-
-def _plan_seeks(path: Path, wanted: list[int]) -> list[bool]:
-    """For each wanted frame, whether seeking to it decodes fewer frames than reading on."""
-    gaps = np.diff([-1, *wanted])
-    no_seeks = [False] * len(wanted)
-    if len(wanted) == 0 or gaps.max() <= _SEEK_BACKOFF + _SEEK_OVERHEAD:
-        return no_seeks
-    packets = _scan_packets(path, wanted[-1])
-    if packets is None or not packets.keyframes:
-        return no_seeks
-    keys, plan, position = packets.keyframes, [], 0
-    for target in wanted:
-        landing = keys[max(bisect.bisect_right(keys, max(target - _SEEK_BACKOFF, 0)) - 1, 0)]
-        seek_cost = target - landing + _SEEK_OVERHEAD
-        plan.append(landing > position and seek_cost < target - position)
-        position = target + 1
-    return plan
-
-
-def _frame_time(cap: cv2.VideoCapture, index: int, fps: float, previous: float) -> float:
-    """The frame's presentation time when the container gives a sane one, else index / fps."""
-    ms = cap.get(cv2.CAP_PROP_POS_MSEC)
-    if math.isfinite(ms) and ms >= 0 and (index == 0 or ms > 0) and ms / 1000 > previous:
-        return ms / 1000
-    return index / fps
 
 
 def sample_frames(path: str | Path, n: int, info: ClipInfo, settings: Settings | None = None,
@@ -313,49 +238,13 @@ def sample_frames(path: str | Path, n: int, info: ClipInfo, settings: Settings |
     settings = settings or get_settings()
     if n < 1:
         raise ValueError(f"frames to sample must be at least 1, not {n}")
-    if strategy not in ("auto", "sequential", "seek"):
+    if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be auto, sequential or seek, not {strategy!r}")
     path = Path(path)
     wanted = even_indices(info.frame_count, min(n, settings.max_frames))
     with _capture(path, _check_file(path, settings)) as cap:
-        # Seeking relies on the container's index; one that cannot count its frames cannot seek.
-        seekable = _reported_count(cap) is not None
-        if strategy == "sequential" or not seekable:
-            seeks = [False] * len(wanted)
-        elif strategy == "seek":
-            seeks = [True] * len(wanted)
-        else:
-            seeks = _plan_seeks(path, wanted)
-        return _read(cap, wanted, seeks, info.fps)
-
-
-def _read(cap: cv2.VideoCapture, wanted: list[int], seeks: list[bool], fps: float) -> list[Frame]:
-    """Decode the wanted frames, seeking before those marked in ``seeks``."""
-    frames: list[Frame] = []
-    position = 0  # index of the frame the next grab() returns
-    for target, seek in zip(wanted, seeks):
-        if seek:
-            cap.set(cv2.CAP_PROP_POS_FRAMES, target)
-            position = int(cap.get(cv2.CAP_PROP_POS_FRAMES))  # where OpenCV actually landed
-        while position < target:
-            if not cap.grab():
-                return frames
-            position += 1
-        # grab() decodes; retrieve() does the costly colour conversion, so only for wanted frames.
-        if not cap.grab():
-            return frames
-        index, position = position, position + 1
-        ok, bgr = cap.retrieve()
-        if not ok or bgr is None:
-            return frames
-        if frames and index <= frames[-1].index:
-            continue  # a seek that landed short would repeat a frame
-        previous = frames[-1].time_s if frames else -1.0
-        time_s = _frame_time(cap, index, fps, previous)
-        # OpenCV decodes to BGR; the detector and the models expect RGB.
-        frames.append(Frame(index=index, time_s=float(time_s),
-                            image=cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)))
-    return frames
+        seeks = choose_seeks(path, wanted, strategy, seekable=_reported_count(cap) is not None)
+        return read_frames(cap, wanted, seeks, info.fps)
 
 
 def read_clip(path: str | Path, n: int | None = None,

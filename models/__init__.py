@@ -10,21 +10,18 @@ Nothing here touches the network: downloads happen only through :func:`download_
 
 from __future__ import annotations
 
-import os
+import importlib
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-# Before anything imports TensorFlow: keep its C++ start-up chatter out of the command line.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import importlib  # noqa: E402
-import threading  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from typing import TYPE_CHECKING  # noqa: E402
-
-from core.errors import UnknownModelError  # noqa: E402
-from core.settings import Settings, get_settings  # noqa: E402
-from models.cards import SHIPPED_CARDS_DIR, CardError, ModelCard, read_cards  # noqa: E402
-from models.download import download_weights  # noqa: E402
-from models.weights import WeightsStatus, require_weights, weights_status  # noqa: E402
+# Importing core (first, through core.errors) sets TF_CPP_MIN_LOG_LEVEL before anything here can
+# import TensorFlow; see core/__init__.py.
+from core.errors import UnknownModelError
+from core.settings import Settings, get_settings
+from models.cards import SHIPPED_CARDS_DIR, CardError, ModelCard, read_cards
+from models.download import download_weights
+from models.weights import WeightsStatus, require_weights, weights_status
 
 if TYPE_CHECKING:
     import keras

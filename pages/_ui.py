@@ -1,9 +1,10 @@
-"""Streamlit state for every page: the caches, the session_state keys and the clip's temp file.
+"""Streamlit state for every page: the caches and the session_state keys.
 
 This is the one module holding ``st.cache_resource`` (loaded detectors and MTCNN, shared by every
 session of the server: inference only, so sharing is safe), ``st.cache_data`` (reports, keyed by
 the clip's sha256 plus everything else that changes the result) and session_state keys. Pages call
-the functions here and never touch the caches directly.
+the functions here and never touch the caches directly. The clip itself (ClipSource, its temp
+copy, the allowed upload types) is ``pages/_upload.py``'s, re-exported here for the pages.
 """
 
 from __future__ import annotations
@@ -13,12 +14,8 @@ import hashlib
 import json
 import logging
 import os
-import re
-import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import streamlit as st
@@ -28,9 +25,9 @@ from core import faces
 from core.analysis import analyze
 from core.errors import DFIError
 from core.report import write_annotated_video
-from core.settings import PROJECT_ROOT, Settings, get_settings
+from core.settings import SAMPLES_DIR, Settings, get_settings
 from core.types import ClipReport
-from core.video import file_sha256
+from pages._upload import UPLOAD_TYPES, ClipSource, clip_file, safe_upload_name  # noqa: F401
 
 log = logging.getLogger(__name__)
 
@@ -45,24 +42,7 @@ SOURCE_KEY = "dfi_source"  # "upload" or "sample": whichever the user chose last
 REPORT_KEY = "dfi_report"  # (request key, ClipReport, note on how it was obtained) on screen
 ANNOTATED_KEY = "dfi_annotated"  # (request key, mp4 bytes)
 
-SAMPLES_DIR = PROJECT_ROOT / "samples"
 SAMPLE_CLIP = SAMPLES_DIR / "astronaut_zoom.mp4"
-UPLOAD_TYPES = ("mp4", "mov", "avi", "mkv", "webm")
-
-
-@dataclass(frozen=True)
-class ClipSource:
-    """The clip to analyse: uploaded bytes (``data``) or a file already on disk (``path``)."""
-
-    name: str
-    data: bytes | None = None
-    path: Path | None = None
-
-    def sha256(self) -> str:
-        """The clip's sha256: the report cache key, so the same clip hits the same report."""
-        if self.data is not None:
-            return hashlib.sha256(self.data).hexdigest()
-        return file_sha256(self.path)
 
 
 @st.cache_resource(show_spinner=False)
@@ -228,38 +208,6 @@ def annotated_video(source: ClipSource, key: tuple, report: ClipReport) -> bytes
         out.unlink(missing_ok=True)
     st.session_state[ANNOTATED_KEY] = (key, data)
     return data
-
-
-@contextmanager
-def clip_file(source: ClipSource) -> Iterator[Path]:
-    """A path to the clip: the file itself, or a private temp copy of uploaded bytes.
-
-    The copy lives in a fresh mkdtemp folder (mode 0700) and is created with mode 0600, so only
-    this user can read it; it keeps the upload's own name (made safe) so messages name the file the
-    user knows, with an allowed video suffix so the container is recognised. The folder is removed
-    when the block ends, whatever happens.
-    """
-    if source.data is None:
-        yield source.path
-        return
-    folder = Path(tempfile.mkdtemp(prefix="dfi-upload-"))
-    path = folder / safe_upload_name(source.name)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(source.data)
-        yield path
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def safe_upload_name(name: str) -> str:
-    """A plain file name for an upload: no folders, no odd characters, an allowed video suffix."""
-    stem, suffix = Path(Path(name).name).stem, Path(name).suffix.lower()
-    stem = re.sub(r"[^A-Za-z0-9._ -]+", "_", stem).strip(" .")[:100] or "upload"
-    if suffix.lstrip(".") not in UPLOAD_TYPES:
-        suffix = ".mp4"
-    return stem + suffix
 
 
 def chosen_source(uploaded) -> ClipSource | None:

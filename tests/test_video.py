@@ -1,4 +1,5 @@
-"""core/video.py: formats, orientation, bad input, limits, sampling strategies, shared clips."""
+"""core/video.py and core/frame_reader.py: formats, orientation, bad input, limits, sampling
+strategies, shared clips."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from core import video
+from core import frame_reader
 from core.errors import InvalidClipError
 from core.settings import VIDEO_EXTENSIONS, get_settings
 from core.video import even_indices, file_sha256, probe, read_clip, sample_frames
@@ -162,8 +163,8 @@ def test_auto_seeks_only_past_keyframes(tmp_path, ffmpeg):
     short_gop = encode_test_pattern(tmp_path / "gop10.mp4", ffmpeg, gop=10)
     long_gop = encode_test_pattern(tmp_path / "gop240.mp4", ffmpeg, gop=240)
     wanted = even_indices(240, 4)  # gaps of ~80 frames: long enough for a seek to pay
-    assert video._plan_seeks(long_gop, wanted) == [False] * 4  # one keyframe: nothing to skip
-    plan = video._plan_seeks(short_gop, wanted)
+    assert frame_reader.plan_seeks(long_gop, wanted) == [False] * 4  # one keyframe: nothing to skip
+    plan = frame_reader.plan_seeks(short_gop, wanted)
     assert plan[0] is False and all(plan[1:])
     info = probe(short_gop)
     auto = sample_frames(short_gop, 4, info)

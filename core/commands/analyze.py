@@ -13,20 +13,20 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.commands import UsageError, load_settings, model_id_list, one_line, positive_int
+from core.commands import (
+    AGGREGATION_CHOICES, UsageError, load_settings, model_id_list, one_line, positive_int,
+)
 from core.errors import DFIError
 
 if TYPE_CHECKING:
     from core.types import ClipReport
-
-AGGREGATION_CHOICES = ("mean", "median", "max")
 
 
 def register(subparsers) -> None:
     """Add the ``analyze`` sub-command."""
     settings = load_settings()
     p = subparsers.add_parser("analyze", help="analyse clips and print verdicts", description=__doc__.split("\n\n")[1])
-    p.add_argument("clips", nargs="+", metavar="CLIP", type=Path, help="video file(s): mp4, mov, avi, mkv, webm")
+    p.add_argument("clips", nargs="+", metavar="CLIP", type=Path, help="video file(s): mp4, mov, m4v, avi, mkv, webm")
     p.add_argument("--frames", type=positive_int(settings.max_frames), default=settings.default_frames,
                    help=f"frames to sample per clip (default {settings.default_frames})")
     p.add_argument("--models", type=model_id_list, default=None, metavar="ID,ID",

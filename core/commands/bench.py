@@ -18,9 +18,7 @@ import time
 from pathlib import Path
 
 from core.commands import UsageError, load_settings, model_id_list, positive_int
-from core.settings import PROJECT_ROOT, VIDEO_EXTENSIONS
-
-SAMPLES_DIR = PROJECT_ROOT / "samples"
+from core.settings import SAMPLES_DIR, VIDEO_EXTENSIONS
 
 
 def register(subparsers) -> None:

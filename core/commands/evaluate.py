@@ -15,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from core.commands import UsageError, load_settings, model_id_list, positive_int
+from core.commands import AGGREGATION_CHOICES, UsageError, load_settings, model_id_list, positive_int
 
 
 def register(subparsers) -> None:
@@ -28,7 +28,7 @@ def register(subparsers) -> None:
                    help="model card ids (default: the best available of each family)")
     p.add_argument("--frames", type=positive_int(settings.max_frames), default=settings.default_frames,
                    help=f"frames sampled per clip (default {settings.default_frames})")
-    p.add_argument("--aggregation", choices=("mean", "median", "max"), default="mean",
+    p.add_argument("--aggregation", choices=AGGREGATION_CHOICES, default="mean",
                    help="how a person's per-frame scores combine (default mean)")
     p.add_argument("--dataset", type=Path, metavar="D", help="face-crop dataset made from DIR (with --split)")
     p.add_argument("--split", metavar="S", help="evaluate only the clips D put in this split")
