@@ -33,7 +33,7 @@ def _controls(settings) -> tuple[object, int, list[str]]:
     uploaded = upload_col.file_uploader(
         "Drop a short video with a face in it", type=list(_ui.UPLOAD_TYPES), key=_ui.UPLOAD_KEY,
         on_change=_ui.choose_upload, max_upload_size=settings.max_upload_mb,
-        help=f"mp4, mov, avi, mkv or webm, up to {settings.max_upload_mb} MB. Nothing is kept after the analysis.",
+        help=f"mp4, mov, m4v, avi, mkv or webm, up to {settings.max_upload_mb} MB. Nothing is kept after the analysis.",
     )
     sample_col.button("Try a sample clip", key=_ui.SAMPLE_BUTTON_KEY, on_click=_ui.choose_sample,
                       icon=":material/movie:", help="A 5 s zoom over NASA's portrait of an astronaut (a real photo).")
