@@ -144,8 +144,9 @@ def _render_card(result: ModelResult, short_name: str, report: ClipReport) -> No
             f"{lower:.0%}, and UNCERTAIN in between. {usage_line(result, report)}"
         )
     elif result.verdict is Verdict.UNAVAILABLE:
-        st.markdown("It could not run on this server, so it gives no opinion; the verdicts of "
-                    "the other detectors still stand.")
+        others_judged = any(m.p_fake is not None for m in report.models if m.id != result.id)
+        st.markdown("It could not run on this server, so it gives no opinion"
+                    + ("; the verdicts of the other detectors still stand." if others_judged else "."))
         st.caption(f"Technical detail: {result.message or 'no reason was given'}")
     else:
         st.caption("No face was found in the sampled frames, so it has nothing to judge.")

@@ -215,3 +215,15 @@ def test_a_broken_model_card_is_a_plain_message(tmp_path):
     assert not at.exception
     assert "could not be read" in texts(at.sidebar.error)
     assert at.error and "Traceback" not in texts(at.error)
+
+
+def test_no_detector_installed_says_so_without_an_empty_chart():
+    # A fresh clone without any weight files: the faces are still shown, but no chart is drawn and
+    # no card claims that "the other detectors" have a verdict.
+    at = start()
+    at.button(key=_ui.SAMPLE_BUTTON_KEY).click().run()
+    assert not at.exception
+    assert set(verdict_cards(at).values()) == {"UNAVAILABLE"}
+    assert not at.get("plotly_chart")
+    assert "no timeline to draw" in texts(at.info)
+    assert "still stand" not in texts(at.markdown)
