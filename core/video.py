@@ -9,7 +9,6 @@ to seek or read on to reach them, is :mod:`core.frame_reader`'s part.
 from __future__ import annotations
 
 import codecs
-import hashlib
 import math
 import os
 from collections.abc import Iterator
@@ -30,6 +29,7 @@ if cv2.utils.logging.getLogLevel() == cv2.utils.logging.LOG_LEVEL_WARNING:
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
 from core.errors import InvalidClipError  # noqa: E402
+from core.hashing import file_sha256  # noqa: E402,F401  (public here too: callers import it from core.video)
 # Frame sampling and the sequential-or-seek reading live in core.frame_reader; even_indices is
 # re-exported so callers keep importing the public API from here.
 from core.frame_reader import (  # noqa: E402
@@ -39,12 +39,6 @@ from core.settings import Settings, get_settings  # noqa: E402
 from core.types import ClipInfo, Frame  # noqa: E402
 
 FORMATS_HINT = "use an MP4, MOV, M4V, AVI, MKV or WebM video"
-
-
-def file_sha256(path: str | Path) -> str:
-    """Hex sha256 of a file, read in chunks so large clips never sit in memory whole."""
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 # ISO-BMFF brands that are not video: still images and audio share the MP4 box structure.

@@ -8,19 +8,18 @@ would cost a second.
 
 from __future__ import annotations
 
-import hashlib
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from core.errors import WeightsHashError, WeightsMissingError
+from core.hashing import file_sha256
 from core.settings import Settings, get_settings
 from models.cards import ModelCard
 
 WeightsState = Literal["present", "missing", "hash_mismatch"]
 
-_CHUNK = 1 << 20
 _hash_cache: dict[tuple[str, int, int], str] = {}
 _hash_lock = threading.Lock()
 
@@ -51,11 +50,7 @@ def sha256_of(path: Path) -> str:
         cached = _hash_cache.get(key)
     if cached is not None:
         return cached
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(_CHUNK), b""):
-            digest.update(chunk)
-    value = digest.hexdigest()
+    value = file_sha256(path)
     with _hash_lock:
         _hash_cache[key] = value
     return value

@@ -41,6 +41,7 @@ ANNOTATE_BUTTON_KEY = "make_annotated"
 SOURCE_KEY = "dfi_source"  # "upload" or "sample": whichever the user chose last wins
 REPORT_KEY = "dfi_report"  # (request key, ClipReport, note on how it was obtained) on screen
 ANNOTATED_KEY = "dfi_annotated"  # (request key, mp4 bytes)
+UPLOAD_HASH_KEY = "dfi_upload_hash"  # (upload file_id, sha256): hash an upload once, not per rerun
 
 SAMPLE_CLIP = SAMPLES_DIR / "astronaut_zoom.mp4"
 
@@ -216,7 +217,14 @@ def chosen_source(uploaded) -> ClipSource | None:
     if choice == "sample" and SAMPLE_CLIP.is_file():
         return ClipSource(name=SAMPLE_CLIP.name, path=SAMPLE_CLIP)
     if uploaded is not None:
-        return ClipSource(name=uploaded.name, data=uploaded.getvalue())
+        data = uploaded.getvalue()
+        # Every click reruns the page; hashing a 200 MB upload each time would be felt.
+        file_id = getattr(uploaded, "file_id", None)
+        held = st.session_state.get(UPLOAD_HASH_KEY)
+        if file_id is None or held is None or held[0] != file_id:
+            held = (file_id, hashlib.sha256(data).hexdigest())
+            st.session_state[UPLOAD_HASH_KEY] = held
+        return ClipSource(name=uploaded.name, data=data, known_sha256=held[1])
     return None
 
 

@@ -30,9 +30,12 @@ class ClipSource:
     name: str
     data: bytes | None = None
     path: Path | None = None
+    known_sha256: str | None = None  # set when the caller already hashed these bytes
 
     def sha256(self) -> str:
         """The clip's sha256: the report cache key, so the same clip hits the same report."""
+        if self.known_sha256 is not None:
+            return self.known_sha256
         if self.data is not None:
             return hashlib.sha256(self.data).hexdigest()
         return file_sha256(self.path)

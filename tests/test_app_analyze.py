@@ -227,3 +227,21 @@ def test_no_detector_installed_says_so_without_an_empty_chart():
     assert not at.get("plotly_chart")
     assert "no timeline to draw" in texts(at.info)
     assert "still stand" not in texts(at.markdown)
+
+
+def test_an_upload_is_hashed_once_not_on_every_rerun(monkeypatch, tmp_path):
+    clip = no_face_clip(tmp_path / "gradient.mp4")
+    data = clip.read_bytes()
+    real_sha256, calls = _ui.hashlib.sha256, []
+
+    def counting_sha256(payload=b"", *args, **kwargs):
+        if payload == data:
+            calls.append(1)
+        return real_sha256(payload, *args, **kwargs)
+
+    monkeypatch.setattr(_ui.hashlib, "sha256", counting_sha256)
+    at = start()
+    at.file_uploader(key=_ui.UPLOAD_KEY).set_value(("gradient.mp4", data, "video/mp4")).run()
+    at.run()  # a rerun, as after any click
+    assert not at.exception
+    assert len(calls) == 1
