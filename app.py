@@ -17,6 +17,9 @@ st.set_page_config(
 
 page = st.navigation([
     st.Page("pages/analyze.py", title="Analyze a clip", icon=":material/search:", default=True),
+    st.Page("pages/compare.py", title="Compare detectors", icon=":material/compare_arrows:"),
+    st.Page("pages/models.py", title="Detectors and weights", icon=":material/model_training:"),
+    st.Page("pages/train.py", title="Train a detector", icon=":material/school:"),
 ])
 _sidebar.render()
 page.run()

@@ -32,12 +32,17 @@ class Settings:
     shared_data: Path = PROJECT_ROOT.parent / "shared" / "data"
     data_root: Path = PROJECT_ROOT.parent / "shared" / "data"
     runs_root: Path = Path.home() / ".cache" / "deepfake-inspector" / "runs"
+    # The Ray cluster the Train page submits to by default ("" = none; the page can set one):
+    # the dashboard's HTTP address, e.g. http://127.0.0.1:8265.
+    ray_address: str = ""
 
     # Upload and clip limits: a clip outside them is refused with InvalidClipError.
     max_upload_mb: int = 200
     max_duration_s: float = 600.0
     max_side_px: int = 4096
     min_frames: int = 2
+    # Own weights added on the Models page (an Xception file is ~85 MB; MesoNet ~0.2 MB).
+    max_weights_upload_mb: int = 300
 
     # Sampling and face finding.
     default_frames: int = 32

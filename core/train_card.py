@@ -34,7 +34,8 @@ def _card_metrics(spec: TrainSpec, monitor: str, best: dict, train_rows: list, v
                     f"groups are not in training); best epoch by {monitor}. Not a video-level AUC: "
                     "run `python -m core evaluate` on held-out clips for that.")
     else:
-        protocol = "no validation split: training-set scores of the last epoch (optimistic)"
+        protocol = ("no validation split: the epoch with the lowest training loss; these are "
+                    "training-set scores (optimistic)")
     metrics = {"protocol": protocol, "best_epoch": best.get("epoch"),
                "train_crops": len(train_rows), "val_crops": len(val_rows)}
     for key in ("val_auc", "val_accuracy", "val_loss", "auc", "accuracy", "loss"):
@@ -75,7 +76,7 @@ def publish(spec: TrainSpec, files: RunFiles, settings, monitor: str, train_rows
     card = ModelCard(
         id=card_id, family=arch.family, architecture=spec.arch,
         display_name=f"{DISPLAY_NAMES.get(spec.arch, spec.arch)} ({spec.tag})",
-        input_size=arch.input_size, preprocess="unit" if arch.family == "mesonet" else "xception",
+        input_size=spec.input_size, preprocess="unit" if arch.family == "mesonet" else "xception",
         output="p_fake",
         weights=WeightsSpec(file=weights_path.name, sha256=sha256_of(weights_path), url=None,
                             license=spec.license),

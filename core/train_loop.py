@@ -64,17 +64,17 @@ def fit_run(spec: TrainSpec, files: RunFiles, settings, verbose: int) -> TrainRe
     keras.utils.set_random_seed(spec.seed)
     scope, n_gpus = distribution_scope()
     with scope:
-        net = build_architecture(spec.arch)
+        net = build_architecture(spec.arch, spec.input_size)
         init_note = initialise(net, spec.arch, spec.init, settings)
         # Fit a wrapper, never ``net`` itself: Keras' save_weights stores a compiled model's
         # optimizer state too (Adam doubles or triples the file), and the registry needs only net's.
-        inputs = keras.Input(shape=(arch.input_size, arch.input_size, 3))
+        inputs = keras.Input(shape=(spec.input_size, spec.input_size, 3))
         output = net(inputs)
         if n_gpus:  # mixed precision: compute in float16, but give the loss a float32 output
             output = keras.layers.Activation("linear", dtype="float32", name="to_float32")(output)
         model = keras.Model(inputs, output, name="trainer")
 
-    common = dict(input_size=arch.input_size, preprocess=preprocess, batch_size=spec.batch,
+    common = dict(input_size=spec.input_size, preprocess=preprocess, batch_size=spec.batch,
                   seed=spec.seed, workers=spec.workers, use_multiprocessing=False)
     train_ds = CropDataset(train_rows, training=True, augment=spec.augment,
                            pseudo_fakes=spec.pseudo_fakes, balance=spec.balance,
@@ -111,7 +111,7 @@ def fit_run(spec: TrainSpec, files: RunFiles, settings, verbose: int) -> TrainRe
         raise RuntimeError(f"no epoch produced a finite {monitor}; nothing to save (diverged?)")
     net.load_weights(str(files.best))
     probe = [load_rgb(r["file"]) for r in (val_rows or train_rows)[:8]]
-    batch = prepare_batch(probe, arch.input_size, preprocess)
+    batch = prepare_batch(probe, spec.input_size, preprocess)
     expected = np.asarray(keras.ops.convert_to_numpy(net(batch, training=False)), np.float64).ravel()
     card_path, weights_path = publish(spec, files, settings, monitor, train_rows, val_rows,
                                       init_note, hardware_note(n_gpus), probe, expected)

@@ -8,7 +8,6 @@ are used), which only runs when GPUs exist.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import os
 import shutil
 from pathlib import Path
@@ -28,14 +27,16 @@ class TrainError(DFIError):
     """A training run cannot start or continue as asked (bad spec, missing init weights, …)."""
 
 
-def build_architecture(architecture: str) -> keras.Model:
-    """A fresh, weightless model of a registry architecture (``models.ARCHITECTURES``)."""
+def build_architecture(architecture: str, input_size: int | None = None) -> keras.Model:
+    """A fresh, weightless model of a registry architecture (``models.ARCHITECTURES``).
+
+    ``input_size`` None means the architecture's native side.
+    """
     from models import ARCHITECTURES
 
     if architecture not in ARCHITECTURES:
         raise TrainError(f"unknown architecture {architecture!r}: must be one of {', '.join(ARCHITECTURES)}")
-    module_name, function_name = ARCHITECTURES[architecture].builder.split(":")
-    return getattr(importlib.import_module(module_name), function_name)()
+    return ARCHITECTURES[architecture].build(input_size)
 
 
 def keras_imagenet_file() -> Path:

@@ -39,6 +39,8 @@ class TrainSpec:
         epochs: total epochs (Xception: head phase included).
         head_epochs: Xception phase 1 (frozen backbone) epochs; default a quarter of ``epochs``.
         trainable_blocks: Xception phase 2 unfreezes this many top blocks (of 14), BN kept frozen.
+        input_size: input side in pixels; default the architecture's native side (Xception also
+            takes any side from 71, which is much faster to train on a CPU).
         batch, lr, loss: batch size (global, over all GPUs), learning rate, "bce" or "mse".
         finetune_lr: Xception phase 2 learning rate (default lr / 10).
         augment: flip, JPEG, brightness/contrast, blur on training crops.
@@ -62,6 +64,7 @@ class TrainSpec:
     epochs: int = 10
     head_epochs: int | None = None
     trainable_blocks: int = 4
+    input_size: int | None = None
     batch: int | None = None
     lr: float | None = None
     finetune_lr: float | None = None
@@ -126,6 +129,12 @@ def resolve(spec: TrainSpec) -> TrainSpec:
     defaults = FAMILY_DEFAULTS[family]
     filled = {k: (defaults[k] if getattr(spec, k) is None else getattr(spec, k)) for k in defaults}
     spec = dataclasses.replace(spec, **filled)
+    arch = ARCHITECTURES[spec.arch]
+    if spec.input_size is None:
+        spec = dataclasses.replace(spec, input_size=arch.input_size)
+    if not arch.accepts(spec.input_size):
+        takes = f"only {arch.input_size}" if arch.min_input is None else f"{arch.min_input} to 1024"
+        raise TrainError(f"{spec.arch} takes input sides of {takes} pixels, not {spec.input_size}")
     if spec.finetune_lr is None:
         spec = dataclasses.replace(spec, finetune_lr=spec.lr / 10)
     two_phase = family == "xception" and spec.init != "random"

@@ -34,12 +34,30 @@ class Architecture:
     """How to build one architecture: its family, native input size and builder."""
 
     family: str
-    input_size: int
+    input_size: int  # native input side
     builder: str  # "module:function" returning an uncompiled keras.Model
+    # Smallest input side the builder accepts through its ``input_size`` argument, for networks
+    # that end in global pooling (Xception); None = the native size only (MesoNet's Flatten layer
+    # fixes its input at 256).
+    min_input: int | None = None
+
+    def accepts(self, size: int) -> bool:
+        """Whether a card or training run may use this input side."""
+        if self.min_input is None:
+            return size == self.input_size
+        return self.min_input <= size <= 1024
+
+    def build(self, input_size: int | None = None) -> "keras.Model":
+        """A fresh, weightless model at ``input_size`` (default: the native size)."""
+        module_name, function_name = self.builder.split(":")
+        builder = getattr(importlib.import_module(module_name), function_name)
+        if self.min_input is None or input_size in (None, self.input_size):
+            return builder()
+        return builder(input_size=input_size)
 
 
 ARCHITECTURES: dict[str, Architecture] = {
-    "xception": Architecture("xception", 299, "models.xception:build_xception"),
+    "xception": Architecture("xception", 299, "models.xception:build_xception", min_input=71),
     "meso4": Architecture("mesonet", 256, "models.mesonet:build_meso4"),
     "mesoinception4": Architecture("mesonet", 256, "models.mesonet:build_mesoinception4"),
 }
@@ -67,10 +85,11 @@ def list_models(settings: Settings | None = None) -> list[ModelCard]:
     settings = settings or get_settings()
     cards = read_cards([SHIPPED_CARDS_DIR, settings.user_cards_dir], _families())
     for card in cards.values():
-        expected = ARCHITECTURES[card.architecture].input_size
-        if card.input_size != expected:
+        arch = ARCHITECTURES[card.architecture]
+        if not arch.accepts(card.input_size):
+            takes = f"{arch.input_size}px" if arch.min_input is None else f"{arch.min_input}-1024px"
             raise CardError(
-                f"model card {card.source} is invalid: {card.architecture} takes {expected}px input, "
+                f"model card {card.source} is invalid: {card.architecture} takes {takes} input, "
                 f"not {card.input_size}"
             )
     return list(cards.values())
@@ -90,8 +109,7 @@ def get_card(model_id: str, settings: Settings | None = None) -> ModelCard:
 
 def build_model(card: ModelCard) -> "keras.Model":
     """A fresh, weightless model of the card's architecture (for loading, training and tests)."""
-    module_name, function_name = ARCHITECTURES[card.architecture].builder.split(":")
-    return getattr(importlib.import_module(module_name), function_name)()
+    return ARCHITECTURES[card.architecture].build(card.input_size)
 
 
 def build_detector(
@@ -160,18 +178,23 @@ def _auc(card: ModelCard) -> float:
 
 
 def default_model_ids(settings: Settings | None = None) -> list[str]:
-    """One card id per family: the best video AUC among cards whose weights are present.
+    """One card id per family: the user's choice (models/defaults.py) while its weights are
+    present, else the best video AUC among cards whose weights are present.
 
     A family with no usable weights still contributes its best card, so the analysis can report
     it as unavailable. Ties go to the first id in sorted order.
     """
+    from models.defaults import read_default_choices
+
     settings = settings or get_settings()
     cards = list_models(settings)
+    choices = read_default_choices(settings)
     chosen = []
     for family in dict.fromkeys(arch.family for arch in ARCHITECTURES.values()):
         members = [card for card in cards if card.family == family]
         if not members:
             continue
         present = [card for card in members if weights_status(card, settings).ok]
-        chosen.append(max(present or members, key=_auc).id)
+        preferred = next((card for card in present if card.id == choices.get(family)), None)
+        chosen.append((preferred or max(present or members, key=_auc)).id)
     return chosen

@@ -195,11 +195,16 @@ def metrics_sentence(metrics: dict) -> str:
     if not any(k != "protocol" for k in metrics):
         return "not measured yet."
     parts = []
-    rest = {k: v for k, v in metrics.items() if k not in ("protocol", "video_auc", "n_real", "n_fake")}
+    rest = {k: v for k, v in metrics.items()
+            if k not in ("protocol", "video_auc", "video_auc_ci95", "n_real", "n_fake") and v is not None}
     if isinstance(metrics.get("video_auc"), (int, float)):
         clips = ""
         if "n_real" in metrics and "n_fake" in metrics:
             clips = f" on {metrics['n_real']} real and {metrics['n_fake']} fake clips"
+        interval = metrics.get("video_auc_ci95")
+        if isinstance(interval, list) and len(interval) == 2:
+            # Few test clips make an AUC shaky; the interval says how shaky.
+            clips += f", 95% sure it lies between {interval[0]:.2f} and {interval[1]:.2f}"
         parts.append(f"video AUC {metrics['video_auc']:.2f}{clips} (1.00 = always right, "
                      "0.50 = no better than a coin toss)")
     parts += [f"{k.replace('_', ' ')} {v:.3f}" if isinstance(v, float) else f"{k.replace('_', ' ')} {v}"

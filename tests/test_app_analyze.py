@@ -245,3 +245,13 @@ def test_an_upload_is_hashed_once_not_on_every_rerun(monkeypatch, tmp_path):
     at.run()  # a rerun, as after any click
     assert not at.exception
     assert len(calls) == 1
+
+
+def test_card_metrics_in_words_with_the_auc_interval():
+    from pages._verdicts import metrics_sentence
+
+    words = metrics_sentence({"video_auc": 0.8123, "video_auc_ci95": [0.61, 0.95], "n_real": 8, "n_fake": 16,
+                              "accuracy": 0.75, "eer": None, "protocol": "held-out clips"})
+    assert words.startswith("video AUC 0.81 on 8 real and 16 fake clips, 95% sure it lies between 0.61 and 0.95")
+    assert "accuracy 0.750" in words and "eer" not in words and "held-out" not in words
+    assert metrics_sentence({"protocol": "none"}) == "not measured yet."

@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from core.__main__ import main
@@ -174,3 +175,23 @@ def test_evaluate_shared_clips_matches_analyze(shared_data, mesonet_weights_dir,
     row = next(r for r in result["clips"] if r["path"].endswith("dfdc_adylbeequz.mp4"))
     direct = analyze(clips[3][0], ["meso4.df"], frames=8).models[0].p_fake
     assert row["p_fake"]["meso4.df"] == pytest.approx(direct, abs=1e-6)
+
+
+def test_auc_interval_brackets_the_auc_and_narrows_with_more_clips():
+    from core.metrics import auc_interval
+
+    rng = np.random.default_rng(3)
+
+    def scores(n):
+        y = np.r_[np.zeros(n), np.ones(n)]
+        return y, np.clip(0.15 * y + 0.85 * rng.random(2 * n), 0, 1)
+
+    small, large = scores(12), scores(300)
+    low_s, high_s = auc_interval(*small)
+    low_l, high_l = auc_interval(*large)
+    from sklearn.metrics import roc_auc_score
+
+    assert low_s <= roc_auc_score(*small) <= high_s
+    assert low_l <= roc_auc_score(*large) <= high_l
+    assert high_l - low_l < (high_s - low_s) / 2
+    assert auc_interval([0, 0, 0], [0.1, 0.2, 0.3]) is None

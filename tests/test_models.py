@@ -377,3 +377,20 @@ def test_download_refused_connection_is_plain(tmp_path):
         models.download_weights("meso4.df", settings)
     assert "\n" not in str(caught.value) and "Traceback" not in str(caught.value)
     assert _leftovers(settings) == []
+
+
+def test_xception_card_may_use_a_smaller_input_and_builds_at_it(tmp_path, monkeypatch):
+    import models
+
+    card = json.loads((models.SHIPPED_CARDS_DIR / "xception.starter.json").read_text())
+    card.update(id="xception.small", input_size=128)
+    (tmp_path / "xception.small.json").write_text(json.dumps(card))
+    monkeypatch.setenv("DFI_USER_CARDS_DIR", str(tmp_path))
+    small = models.get_card("xception.small")
+    assert small.input_size == 128
+    assert models.build_model(small).input_shape == (None, 128, 128, 3)
+    meso = json.loads((models.SHIPPED_CARDS_DIR / "meso4.df.json").read_text())
+    meso.update(id="meso4.small", input_size=128)
+    (tmp_path / "meso4.small.json").write_text(json.dumps(meso))
+    with pytest.raises(models.CardError, match="meso4 takes 256px input, not 128"):
+        models.list_models()

@@ -232,3 +232,13 @@ def test_train_two_epochs_on_shared_crops(shared_data, tmp_path, user_cache, cap
              for p in sorted((shared_data / "crops").rglob("*.png"))]
     scores = detector.predict(crops)
     assert scores.shape == (22,) and np.all((0 <= scores) & (scores <= 1))
+
+
+def test_xception_input_size_is_a_choice_mesonet_is_fixed():
+    assert resolve(TrainSpec(arch="xception", data="d", tag="t")).input_size == 299
+    assert resolve(TrainSpec(arch="xception", data="d", tag="t", input_size=128)).input_size == 128
+    assert resolve(TrainSpec(arch="meso4", data="d", tag="t")).input_size == 256
+    with pytest.raises(TrainError, match="only 256"):
+        resolve(TrainSpec(arch="meso4", data="d", tag="t", input_size=128))
+    with pytest.raises(TrainError, match="71 to 1024"):
+        resolve(TrainSpec(arch="xception", data="d", tag="t", input_size=64))

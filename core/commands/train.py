@@ -24,6 +24,8 @@ _FLAGS: dict[str, tuple[str, dict]] = {
     "--epochs": ("epochs", {"type": positive_int(), "help": "total epochs (default 10)"}),
     "--head-epochs": ("head_epochs", {"type": int, "help": "Xception: epochs with the backbone frozen"}),
     "--trainable-blocks": ("trainable_blocks", {"type": int, "help": "Xception: top blocks to fine-tune (default 4)"}),
+    "--input-size": ("input_size", {"type": int, "help": "input side in pixels (default native: Xception 299, "
+                                                          "MesoNet 256; Xception takes 71 and up)"}),
     "--batch": ("batch", {"type": positive_int(), "help": "batch size (MesoNet 75, Xception 32)"}),
     "--lr": ("lr", {"type": float, "help": "learning rate (default 1e-3)"}),
     "--loss": ("loss", {"choices": ("bce", "mse"), "help": "MesoNet mse (as its authors), Xception bce"}),
@@ -46,16 +48,22 @@ def register(subparsers) -> None:
     """Add the ``train`` sub-command."""
     p = subparsers.add_parser("train", help="train a model on a face-crop dataset",
                               description=__doc__.split("\n\n")[1])
+    register_spec_flags(p)
+    p.add_argument("--progress", choices=("bar", "epoch", "none"), default="epoch",
+                   help="Keras progress output on stdout (default one line per epoch)")
+    p.set_defaults(run=run)
+
+
+def register_spec_flags(p: argparse.ArgumentParser, exclude: tuple[str, ...] = ()) -> None:
+    """Add --spec and one flag per spec field (also used by ``cross-validate``)."""
     p.add_argument("--spec", metavar="SPEC.json", help="training spec file (flags override it)")
     for flag, (dest, kwargs) in _FLAGS.items():
-        p.add_argument(flag, dest=dest, default=None, **kwargs)
+        if flag not in exclude:
+            p.add_argument(flag, dest=dest, default=None, **kwargs)
     p.add_argument("--augment", dest="augment", action=argparse.BooleanOptionalAction, default=None,
                    help="flip, JPEG, brightness/contrast and blur augmentation (default on)")
     p.add_argument("--float16", dest="float16", action=argparse.BooleanOptionalAction, default=None,
                    help="store the weights as float16 (default: Xception yes, MesoNet no)")
-    p.add_argument("--progress", choices=("bar", "epoch", "none"), default="epoch",
-                   help="Keras progress output on stdout (default one line per epoch)")
-    p.set_defaults(run=run)
 
 
 def spec_from_args(args: argparse.Namespace):
@@ -63,7 +71,7 @@ def spec_from_args(args: argparse.Namespace):
     from core.train_spec import read_spec, spec_from_dict
 
     base = read_spec(args.spec).to_dict() if args.spec else {}
-    given = {dest: getattr(args, dest) for dest, _ in _FLAGS.values() if getattr(args, dest) is not None}
+    given = {dest: getattr(args, dest) for dest, _ in _FLAGS.values() if getattr(args, dest, None) is not None}
     for dest in ("augment", "float16"):
         if getattr(args, dest) is not None:
             given[dest] = getattr(args, dest)
