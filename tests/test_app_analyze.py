@@ -1,4 +1,4 @@
-"""AppTest for the Analyze page (app.py → pages/analyze.py), widgets addressed by key.
+"""AppTest for the Analyze page (app.py → views/analyze.py), widgets addressed by key.
 
 Paths covered: the start page, the sample clip (verdict cards, timeline, gallery), the same clip
 again from the server cache, a broken upload, a clip with no face, one model's weights missing,
@@ -18,7 +18,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from pages import _ui
+from views import _ui
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 TIMEOUT = 240  # seconds per script run: the first one builds the models on a busy 2-core CPU
@@ -248,7 +248,7 @@ def test_an_upload_is_hashed_once_not_on_every_rerun(monkeypatch, tmp_path):
 
 
 def test_card_metrics_in_words_with_the_auc_interval():
-    from pages._verdicts import metrics_sentence
+    from views._verdicts import metrics_sentence
 
     words = metrics_sentence({"video_auc": 0.8123, "video_auc_ci95": [0.61, 0.95], "n_real": 8, "n_fake": 16,
                               "accuracy": 0.75, "eer": None, "protocol": "held-out clips"})

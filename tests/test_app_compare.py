@@ -1,4 +1,4 @@
-"""AppTest for the Compare page (pages/compare.py), with the slow analysis faked (tests/compare_fakes.py).
+"""AppTest for the Compare page (views/compare.py), with the slow analysis faked (tests/compare_fakes.py).
 
 Covered: the metrics side by side, the charts, the per-clip table with the clips that were not
 scored, the server-wide cache keyed by folder contents and models, a run stopped between clips, a
@@ -15,10 +15,10 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from pages import _ui
+from views import _ui
 from tests.compare_fakes import FAKE, REAL, SCORES, FakeAnalysis, make_labelled_folder
 
-PAGE = Path(__file__).resolve().parent.parent / "pages" / "compare.py"
+PAGE = Path(__file__).resolve().parent.parent / "views" / "compare.py"
 TIMEOUT = 240
 MODELS = ["meso4.df", "mesoinception4.df"]
 

@@ -1,4 +1,4 @@
-"""AppTest for the Models page (pages/models.py): the cards, a damaged weights file, downloads that
+"""AppTest for the Models page (views/models.py): the cards, a damaged weights file, downloads that
 work and that cannot connect, uploads of the wrong and the right architecture, the default per family.
 
 Each test checks that no exception reached the page. Weights are found only where each test says.
@@ -22,10 +22,10 @@ from core.hashing import file_sha256
 from core.settings import get_settings
 from models.cards import card_from_dict, write_card
 from models.mesonet import build_meso4
-from pages import _ui
+from views import _ui
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGE = ROOT / "pages" / "models.py"
+PAGE = ROOT / "views" / "models.py"
 APP = ROOT / "app.py"
 TIMEOUT = 240
 FAMILIES = {name: arch.family for name, arch in models.ARCHITECTURES.items()}
@@ -167,7 +167,7 @@ def test_weights_for_the_wrong_architecture_are_refused_plainly(meso4_file):
 
 def test_uploaded_weights_are_saved_with_a_card_and_offered_on_the_analyze_page(meso4_file):
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
-    at.switch_page("pages/models.py").run()
+    at.switch_page("views/models.py").run()
     at.selectbox(key=_ui.MODELS_ARCH_KEY).set_value("meso4")
     at.file_uploader(key=f"{_ui.MODELS_UPLOAD_KEY}_0").set_value(("mine.weights.h5", meso4_file, "application/octet-stream"))
     at.run()
@@ -183,7 +183,7 @@ def test_uploaded_weights_are_saved_with_a_card_and_offered_on_the_analyze_page(
     assert card.output == "p_fake" and card.weights.license == "CC-BY-4.0" and card.trained_on == "my phone clips"
     assert "Weights installed" in card_text(at, "meso4.mine")
     assert len(at.text_input) == 0 and at.file_uploader[0].key == f"{_ui.MODELS_UPLOAD_KEY}_1"  # ready for the next
-    at.switch_page("pages/analyze.py").run()
+    at.switch_page("views/analyze.py").run()
     assert "My own Meso4 (meso4.mine)" in at.multiselect(key=_ui.MODELS_KEY).options
 
 

@@ -1,4 +1,4 @@
-"""AppTest for the Train page (app.py → pages/train.py), widgets addressed by key, with the job
+"""AppTest for the Train page (app.py → views/train.py), widgets addressed by key, with the job
 runner faked: the fake "runs" a job at once by writing the files a real run writes (metrics, status,
 card and weights), or the files of a run that ran out of memory, or of one still running.
 
@@ -23,7 +23,7 @@ from core.runs import OUTPUT_LOG, finish, now_iso, update_json
 from core.settings import get_settings
 from models.cards import ModelCard, WeightsSpec, write_card
 from models.weights import sha256_of
-from pages import _ui
+from views import _ui
 from tests.ray_cluster import free_port
 from tests.test_train import make_dataset
 
@@ -89,7 +89,7 @@ def page_env(monkeypatch, tmp_path):
 
 def open_train_page() -> AppTest:
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
-    at.switch_page("pages/train.py").run()
+    at.switch_page("views/train.py").run()
     assert not at.exception
     return at
 
@@ -140,11 +140,11 @@ def test_start_watch_and_use_the_model(page_env):
     assert not at.exception
     assert "now offer it" in texts(at.success)
     assert "meso4.apptest" in {c.id for c in models.list_models(get_settings())}
-    at.switch_page("pages/analyze.py").run()  # the Analyze page offers it
+    at.switch_page("views/analyze.py").run()  # the Analyze page offers it
     assert not at.exception
     # (AppTest drops the sidebar after switch_page, so the detector list is checked, not the sidebar.)
     assert any("(meso4.apptest)" in option for option in at.multiselect(key=_ui.MODELS_KEY).options)
-    at.switch_page("pages/train.py").run()
+    at.switch_page("views/train.py").run()
     assert at.text_input(key=_ui.TRAIN_TAG_KEY).value != "apptest"  # a fresh name for the next run
 
 

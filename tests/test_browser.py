@@ -149,6 +149,19 @@ def downloaded_report(page) -> dict:
     return json.loads(Path(download.value.path()).read_text())
 
 
+def test_a_deep_link_on_a_fresh_server_opens_that_page_inside_the_app(server, browser):
+    """First test of the module, so the server has run no script yet: /compare must still go
+    through app.py (sidebar, the four pages and nothing else), not run the page file alone."""
+    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    page.goto(f"{server}/compare")
+    page.get_by_text("Compare detectors").first.wait_for(timeout=120_000)
+    page.locator("[data-testid='stSidebarNav']").wait_for(timeout=60_000)
+    links = page.locator("[data-testid='stSidebarNavLink']").all_inner_texts()
+    assert [text.split("\n")[-1].strip() for text in links] == [  # after the icon's ligature name
+        "Analyze a clip", "Compare detectors", "Detectors and weights", "Train a detector"]
+    page.context.close()
+
+
 def test_upload_real_clip_then_broken_file(server, browser, shared_data, shots, tmp_path):
     started = time.perf_counter()
     page = open_page(browser, server)

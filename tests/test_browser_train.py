@@ -119,8 +119,8 @@ def nav_link(page, title: str):
 
 def test_train_on_shared_crops_then_use_the_model_on_the_analyze_page(server, page, shots):
     started = time.perf_counter()
-    # In by the front door: on a server that has not run app.py yet, a deep link such as /train is
-    # matched against Streamlit's legacy pages/ listing and runs the page without app.py.
+    # In by the front door, as a person would (deep links are tested in test_browser.py); a deep link
+    # was matched against Streamlit's legacy pages/ folder listing (now views/, see app.py).
     page.goto(server)
     page.get_by_text("Try a sample clip").first.wait_for(timeout=120_000)
     nav_link(page, "Train a detector").click()

@@ -130,8 +130,8 @@ def test_crops_by_track_rows_are_in_time_order():
 
 def test_gallery_and_sentences_on_the_hand_built_report():
     pytest.importorskip("streamlit")
-    from pages._gallery import gallery_html
-    from pages._verdicts import disagreement_sentence, summary_sentence
+    from views._gallery import gallery_html
+    from views._verdicts import disagreement_sentence, summary_sentence
 
     report = make_report()
     page = gallery_html(report)
@@ -148,7 +148,7 @@ def test_plain_words_for_scores_trust_and_single_detector():
     pytest.importorskip("streamlit")
     from dataclasses import replace
 
-    from pages._verdicts import percent, reliability, summary_sentence
+    from views._verdicts import percent, reliability, summary_sentence
 
     assert percent(0.001) == "less than 1%" and percent(0.999, short=True) == ">99%"
     assert percent(0.4249) == "42%"

@@ -1,4 +1,4 @@
-"""Real training jobs, end to end, through the Train page's own functions (pages/_train_actions.py):
+"""Real training jobs, end to end, through the Train page's own functions (views/_train_actions.py):
 faces found in ../shared/data/crops by the background extraction, then a 1-epoch Meso4 run on the
 CPU, followed until it succeeds, installed with "Use this model" and loaded from the registry.
 Once as a local process, once as a job on a real local Ray cluster started by the test.
@@ -20,7 +20,7 @@ from core.job_data import summarize_folder
 from core.job_extract import extraction_progress, start_extraction
 from core.runs import read_json, read_metrics
 from core.settings import get_settings
-from pages import _train_actions as actions
+from views import _train_actions as actions
 from tests.ray_cluster import local_ray_cluster
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared]

@@ -4,7 +4,7 @@ This is the one module holding ``st.cache_resource`` (loaded detectors and MTCNN
 session of the server: inference only, so sharing is safe), ``st.cache_data`` (reports, keyed by
 the clip's sha256 plus everything else that changes the result) and session_state keys. Pages call
 the functions here and never touch the caches directly. The clip itself (ClipSource, its temp
-copy, the allowed upload types) is ``pages/_upload.py``'s, re-exported here for the pages.
+copy, the allowed upload types) is ``views/_upload.py``'s, re-exported here for the pages.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from core.errors import DFIError
 from core.report import write_annotated_video
 from core.settings import SAMPLES_DIR, Settings, get_settings
 from core.types import ClipReport
-from pages._upload import UPLOAD_TYPES, ClipSource, clip_file, safe_upload_name  # noqa: F401
+from views._upload import UPLOAD_TYPES, ClipSource, clip_file, safe_upload_name  # noqa: F401
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +239,7 @@ def choose_sample() -> None:
 
 
 # --- Compare and Models pages (issue 6) ------------------------------------------------------------
-# Widget keys of pages/compare.py and pages/models.py, their session_state slots, the evaluation
+# Widget keys of views/compare.py and views/models.py, their session_state slots, the evaluation
 # result cache, and the selection callbacks. The evaluation runs outside the cached function (as the
 # Analyze page's analysis does) so its progress bar is live.
 
@@ -438,7 +438,7 @@ def models_notice(kind: str | None = None, text: str | None = None) -> tuple[str
     return st.session_state.pop(MODELS_NOTICE_KEY, (None, None))
 
 
-# --- Train page (pages/train.py, issue 5) ---------------------------------------------------------
+# --- Train page (views/train.py, issue 5) ---------------------------------------------------------
 # Widget keys of the training form and the runs panel (tests address widgets by these).
 TRAIN_ARCH_KEY = "train_arch"
 TRAIN_INIT_KEY = "train_init"

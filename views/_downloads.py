@@ -9,7 +9,7 @@ import streamlit as st
 from core.errors import DFIError
 from core.report import csv_text, report_to_json
 from core.types import ClipReport
-from pages import _ui
+from views import _ui
 
 log = logging.getLogger(__name__)
 

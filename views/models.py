@@ -16,9 +16,9 @@ from core.charts import FAMILY_NAMES
 from core.errors import DFIError
 from core.settings import get_settings
 from models.defaults import read_default_choices, set_default_choice
-from pages import _ui
-from pages._models_cards import render_card
-from pages._models_upload import render_upload
+from views import _ui
+from views._models_cards import render_card
+from views._models_upload import render_upload
 
 log = logging.getLogger(__name__)
 

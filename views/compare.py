@@ -1,7 +1,7 @@
 """Compare page: run two or more detectors over a labelled folder and set their results side by side.
 
-Thin on purpose: read the widgets, get one evaluation (pages/_ui.py: this session, the server cache,
-or core.evaluate with a live progress bar and a Stop button), render it (pages/_compare_results.py).
+Thin on purpose: read the widgets, get one evaluation (views/_ui.py: this session, the server cache,
+or core.evaluate with a live progress bar and a Stop button), render it (views/_compare_results.py).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import models
 from core.compare_data import FolderError, labelled_clips, labelled_folders, resolve_inside
 from core.errors import DFIError
 from core.settings import SAMPLES_DIR, get_settings
-from pages import _ui
-from pages._compare_results import render_results
+from views import _ui
+from views._compare_results import render_results
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ import models
 from core.errors import DFIError
 from core.settings import Settings
 from models.user_weights import architecture_name
-from pages._sidebar import weights_origin
-from pages._verdicts import metrics_sentence
+from views._sidebar import weights_origin
+from views._verdicts import metrics_sentence
 
 STATE_WORDS = {
     "present": (":green[●] Weights installed", "sha256 checked"),

@@ -7,7 +7,7 @@ import streamlit as st
 import models
 from core.settings import Settings
 from models.user_weights import UserWeightsError, architecture_name, install_user_weights
-from pages import _ui
+from views import _ui
 
 OUTPUT_WORDS = {"p_fake": "the chance the face is FAKE", "p_real": "the chance the face is REAL"}
 

@@ -12,8 +12,8 @@ from core.errors import DFIError
 from core.job_data import DatasetSummary, datasets_dir, extraction_target, resolve_data_folder, summarize_folder
 from core.job_extract import extraction_progress, start_extraction
 from core.settings import Settings, get_settings
-from pages import _ui
-from pages import _train_actions as actions
+from views import _ui
+from views import _train_actions as actions
 
 RUNTIMES = {"local": "This computer", "ray": "A Ray cluster"}
 

@@ -1,6 +1,6 @@
 """Analyze page: upload a clip (or try the sample), see both verdicts, the timeline and the faces.
 
-Thin on purpose: read the widgets, get one report (pages/_ui.py: cache or core.analysis.analyze),
+Thin on purpose: read the widgets, get one report (views/_ui.py: cache or core.analysis.analyze),
 render it. Every failure becomes a plain message; nothing reaches the page as a traceback.
 """
 
@@ -16,10 +16,10 @@ from core.charts import face_at_point, timeline_figure
 from core.errors import DFIError, InvalidClipError
 from core.settings import get_settings
 from core.types import ClipReport, Verdict
-from pages import _ui
-from pages._downloads import render_downloads
-from pages._gallery import render_gallery, render_selected_crop
-from pages._verdicts import render_cards, render_summary
+from views import _ui
+from views._downloads import render_downloads
+from views._gallery import render_gallery, render_selected_crop
+from views._verdicts import render_cards, render_summary
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from PIL import Image
 
 from core.charts import VERDICT_COLOURS, crop_scores, crop_verdict, crops_by_track, scored_models, short_names
 from core.types import ClipReport, FaceCrop
-from pages._verdicts import percent
+from views._verdicts import percent
 
 THUMB_PX = 112
 

@@ -11,8 +11,8 @@ from core.run_publish import installed_card, run_card
 from core.runs import JOB_FILE, RunInfo, read_json, read_metrics
 from core.settings import Settings
 from core.train_charts import training_curves_figure
-from pages import _train_actions as actions
-from pages import _ui
+from views import _train_actions as actions
+from views import _ui
 
 REFRESH_S = 3
 

@@ -9,7 +9,7 @@ import streamlit as st
 
 from core.errors import DFIError
 from core.settings import Settings, get_settings
-from pages import _ui
+from views import _ui
 
 log = logging.getLogger(__name__)
 

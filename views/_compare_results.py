@@ -10,8 +10,8 @@ import streamlit as st
 
 from core.compare_charts import calibration_figure, roc_figure, scatter_figure
 from core.compare_tables import clip_table, clips_csv, disagreements, metrics_table
-from pages import _ui
-from pages._compare_clip import render_clip
+from views import _ui
+from views._compare_clip import render_clip
 
 
 def render_results(result: dict, key: tuple, note: str) -> None:

@@ -1,8 +1,8 @@
 """Train page: fine-tune a detector on your own labelled clips, watch it learn, then use it.
 
-Thin on purpose: the form (pages/_train_form.py) submits a run through core.jobs, which starts
+Thin on purpose: the form (views/_train_form.py) submits a run through core.jobs, which starts
 ``python -m core train`` in its own process (or as a Ray job); the runs panel
-(pages/_train_runs.py) only reads the run folders. Training never runs inside this page.
+(views/_train_runs.py) only reads the run folders. Training never runs inside this page.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import streamlit as st
 
 from core.errors import DFIError
 from core.settings import get_settings
-from pages import _train_form, _train_runs, _ui
+from views import _train_form, _train_runs, _ui
 
 st.title("Train a detector")
 st.caption("Teach Meso4 or Xception on your own real and fake clips, watch it learn, and then compare it "

@@ -1,7 +1,7 @@
 """The clip a page analyses: uploaded bytes or a file on disk, and its private temp copy.
 
 No Streamlit here: the caches and session_state keys that hold a ClipSource stay in
-``pages/_ui.py``, which re-exports these names for the pages.
+``views/_ui.py``, which re-exports these names for the pages.
 """
 
 from __future__ import annotations

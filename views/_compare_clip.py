@@ -9,9 +9,9 @@ import streamlit as st
 
 from core.charts import face_at_point, timeline_figure
 from core.errors import DFIError
-from pages import _ui
-from pages._gallery import render_gallery, render_selected_crop
-from pages._verdicts import render_cards, render_summary
+from views import _ui
+from views._gallery import render_gallery, render_selected_crop
+from views._verdicts import render_cards, render_summary
 
 log = logging.getLogger(__name__)
 
