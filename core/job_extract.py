@@ -16,7 +16,7 @@ from pathlib import Path
 
 from core.datasets import read_csv_rows, scan_sources
 from core.job_data import extraction_target
-from core.jobs_local import _children, process_alive, start_ticks
+from core.jobs_local import _children, process_start_time, recorded_process_alive
 from core.runs import now_iso, read_json, tail, write_json_atomic
 from core.settings import PROJECT_ROOT, Settings
 
@@ -50,7 +50,7 @@ def start_extraction(src: Path, settings: Settings) -> Path:
     out = extraction_target(src, settings)
     out.mkdir(parents=True, exist_ok=True)
     state = read_json(out / STATE_FILE)
-    if process_alive(state.get("pid"), state.get("start_ticks")):
+    if recorded_process_alive(state):
         return out
     total = len(scan_sources(Path(src)))
     with (out / LOG_FILE).open("ab") as log:
@@ -58,8 +58,8 @@ def start_extraction(src: Path, settings: Settings) -> Path:
                                 cwd=PROJECT_ROOT, stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     _children[proc.pid] = proc
-    write_json_atomic(out / STATE_FILE, {"pid": proc.pid, "start_ticks": start_ticks(proc.pid), "total": total,
-                                         "src": str(src), "started": now_iso()})
+    write_json_atomic(out / STATE_FILE, {"pid": proc.pid, "create_time": process_start_time(proc.pid),
+                                         "total": total, "src": str(src), "started": now_iso()})
     return out
 
 
@@ -69,7 +69,7 @@ def extraction_progress(out: Path) -> ExtractionProgress:
     state = read_json(out / STATE_FILE)
     done = len({r["source"] for r in read_csv_rows(out / "sources.csv")})
     total = int(state.get("total") or 0)
-    running = process_alive(state.get("pid"), state.get("start_ticks"))
+    running = recorded_process_alive(state)
     error = None
     if not running and state and done < total:
         errors = [line for line in tail(out / LOG_FILE, 200) if line.startswith("error:")]

@@ -8,7 +8,7 @@ run per GPU (each run gets its own GPUs through ``CUDA_VISIBLE_DEVICES``), or on
 a GPU one run at a time; a run submitted with ``exclusive=False`` starts at once beside the others.
 
 A launched run is :mod:`core.job_process` (the watcher, leader of a new session and process group)
-with the training command as its child. The pid is stored with its kernel start time, so a pid
+with the training command as its child. The pid is stored with its creation time (psutil), so a pid
 reused by another program after a reboot is never mistaken for the run. State is always read back
 from the run folder, so a page reload or a server restart loses nothing.
 """
@@ -23,6 +23,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import psutil
 
 from core.devices import local_devices
 from core.runs import (
@@ -44,45 +46,69 @@ CANCEL_GRACE_S = 15.0  # after SIGTERM, the group gets this long to stop cleanly
 OOM_MESSAGE = ("ran out of memory: the system stopped the training (signal 9). "
                "Try a smaller batch size, or a computer with more memory")
 
+# psutil's create_time is wall-clock time (boot time + ticks since boot), so it moves when the
+# system clock is stepped (NTP right after boot); a reused pid belongs to a process created after
+# the run's own had ended, so a few seconds of slack cannot mistake one for the other in practice.
+START_TIME_TOLERANCE_S = 5.0
+
 _children: dict[int, subprocess.Popen] = {}  # watchers this process started, reaped when polled
 
 
-def _proc_stat(pid: int) -> tuple[str, int] | None:
-    """(state letter, start time in clock ticks) of a process from /proc, or None if it is gone."""
+def process_start_time(pid: int) -> float | None:
+    """When ``pid`` was created (psutil's ``create_time``, seconds since the epoch); None if gone.
+
+    Stored beside the pid, it identifies the process beyond its reusable pid.
+    """
     try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:  # NoSuchProcess (ZombieProcess included) or AccessDenied
         return None
-    fields = text.rsplit(")", 1)[1].split()  # the command name may hold spaces and parentheses
-    return fields[0], int(fields[19])
 
 
-def start_ticks(pid: int) -> int | None:
-    """The kernel start time of ``pid`` (identifies the process beyond its reusable pid)."""
-    stat = _proc_stat(pid)
-    return stat[1] if stat else None
+def recorded_start_time(record: dict) -> float | None:
+    """The process start time a ``job.json`` or ``extract.json`` holds (None when it holds none).
+
+    Folders written before psutil was used hold ``start_ticks`` (clock ticks after boot, from
+    /proc) instead of ``create_time``; psutil computes ``create_time`` from the same ticks and the
+    same boot time, so converting them keeps those runs recognisable.
+    """
+    created = record.get("create_time")
+    if isinstance(created, (int, float)):
+        return float(created)
+    ticks = record.get("start_ticks")
+    if isinstance(ticks, int) and not isinstance(ticks, bool):
+        return psutil.boot_time() + ticks / os.sysconf("SC_CLK_TCK")
+    return None
 
 
-def process_alive(pid: int | None, ticks: int | None = None) -> bool:
-    """Whether ``pid`` runs and is still the process started at ``ticks`` (zombies count as gone)."""
+def process_alive(pid: int | None, created: float | None = None) -> bool:
+    """Whether ``pid`` runs and is still the process created at ``created`` (zombies count as gone).
+
+    Args:
+        pid: the process id (None or 0: no process).
+        created: its :func:`process_start_time`; None accepts any process with this pid.
+    """
     if not pid:
         return False
     child = _children.get(pid)
     if child is not None and child.poll() is not None:
         _children.pop(pid, None)  # reaped: its exit status is in exit.json
         return False
-    stat = _proc_stat(pid)
-    if stat is None:
-        if Path("/proc/self/stat").exists():
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() in (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD):
             return False
-        try:  # no /proc (not Linux): the signal-0 probe is the best available check
-            os.kill(pid, 0)
-            return True
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-    return stat[0] not in ("Z", "X") and (ticks is None or stat[1] == ticks)
+        return created is None or abs(proc.create_time() - created) <= START_TIME_TOLERANCE_S
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:
+        return True  # it exists but belongs to someone else: the best available answer
+
+
+def recorded_process_alive(record: dict) -> bool:
+    """Whether the process a ``job.json`` or ``extract.json`` names (``pid`` and its start time)
+    is still running."""
+    return process_alive(record.get("pid"), recorded_start_time(record))
 
 
 def _signal_group(pgid: int | None, sig: int) -> None:
@@ -135,7 +161,7 @@ class LocalRunner:
         """Bring status.json up to date: a process that died without finishing is marked failed."""
         run_dir = Path(run_dir)
         job, status = read_json(run_dir / JOB_FILE), read_json(run_dir / STATUS_FILE)
-        alive = process_alive(job.get("pid"), job.get("start_ticks"))
+        alive = recorded_process_alive(job)
         if status.get("state") in TERMINAL_STATES:
             if not alive:
                 self._close(run_dir, job)
@@ -172,9 +198,9 @@ class LocalRunner:
         update_json(run_dir / JOB_FILE, cancel_sent_at=time.time())
         _signal_group(job.get("pgid"), signal.SIGTERM)
         deadline = time.monotonic() + wait_s
-        while wait_s and time.monotonic() < deadline and process_alive(job.get("pid"), job.get("start_ticks")):
+        while wait_s and time.monotonic() < deadline and recorded_process_alive(job):
             time.sleep(0.2)
-        if wait_s and process_alive(job.get("pid"), job.get("start_ticks")):
+        if wait_s and recorded_process_alive(job):
             _signal_group(job.get("pgid"), signal.SIGKILL)
         self.refresh(run_dir)
 
@@ -200,7 +226,7 @@ def launch(run_dir: Path, gpu_ids: list[int] | None) -> None:
     _children[proc.pid] = proc
     # start_new_session makes the watcher the leader of its own group: pgid == pid.
     update_json(run_dir / JOB_FILE, launched=now_iso(), pid=proc.pid, pgid=proc.pid,
-                start_ticks=start_ticks(proc.pid))
+                create_time=process_start_time(proc.pid))
 
 
 @contextlib.contextmanager
@@ -230,7 +256,7 @@ def advance_queue(runs_root: Path, gpu_count: int | None = None) -> list[Path]:
         jobs = {d: j for d, j in jobs.items() if j.get("backend") == "local"}
         active = {d: j for d, j in jobs.items() if j.get("launched")
                   and read_json(d / STATUS_FILE).get("state") not in TERMINAL_STATES
-                  and process_alive(j.get("pid"), j.get("start_ticks"))}
+                  and recorded_process_alive(j)}
         busy = {g for j in active.values() for g in j.get("gpu_ids") or []}
         waiting = sorted((d for d, j in jobs.items() if not j.get("launched") and not j.get("cancel_requested")
                           and read_json(d / STATUS_FILE).get("state") not in TERMINAL_STATES),

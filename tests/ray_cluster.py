@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import requests
 
 
@@ -26,29 +27,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def _descendants(root: int) -> set[int]:
-    """Every process whose parent chain leads to ``root`` (read from /proc)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-    found, frontier = set(), {root}
-    while frontier:
-        frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
-        found |= frontier
-    return found
-
-
-def _identity(pid: int) -> tuple[str, str] | None:
-    """(state, start time) of a process, or None when it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return fields[0], fields[19]
 
 
 @contextlib.contextmanager
@@ -72,6 +50,7 @@ def local_ray_cluster(num_cpus: int = 1, start_timeout: float = 120.0) -> Iterat
     proc = subprocess.Popen(cmd, cwd=temp, env=env, stdout=log, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, start_new_session=True)
     address = f"http://127.0.0.1:{dashboard}"
+    spawned: list[psutil.Process] = []
     try:
         deadline = time.monotonic() + start_timeout
         while True:
@@ -85,7 +64,11 @@ def local_ray_cluster(num_cpus: int = 1, start_timeout: float = 120.0) -> Iterat
             time.sleep(0.5)
         yield address
     finally:
-        spawned = {pid: _identity(pid) for pid in _descendants(proc.pid)}
+        # Every process whose parent chain leads to the cluster, listed before the group is stopped
+        # (stopping it would re-parent them to init and hide them).
+        if proc.poll() is None:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                spawned = psutil.Process(proc.pid).children(recursive=True)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -93,10 +76,9 @@ def local_ray_cluster(num_cpus: int = 1, start_timeout: float = 120.0) -> Iterat
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
-        for pid, identity in spawned.items():  # Ray's workers run in process groups of their own
-            now = _identity(pid)
-            if identity and now and now[1] == identity[1] and now[0] not in ("Z", "X"):  # same process
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
+        for child in spawned:  # Ray's workers run in process groups of their own
+            # psutil's kill() checks that the pid still names the same process (not a reused pid).
+            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                child.kill()
         log.close()
         shutil.rmtree(temp, ignore_errors=True)

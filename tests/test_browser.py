@@ -14,87 +14,41 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-import requests
+
+from tests.browser_support import ROOT, launch_chromium, screenshots_folder, streamlit_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.shared, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
 REAL_CLIP = "clips/real/dfdc_lynaeydofd.mp4"  # 10 s, 1080p: the speed measurement clip
 FAKE_CLIP = "clips/fake/dfdc_widuwuoiur.mp4"
 OTHER_REAL = "clips/real/ffpp_youtube_c40_183.mp4"
 ANALYSIS_TIMEOUT_MS = 240_000  # a cold start on a shared 2-core CPU
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory) -> Path:
-    folder = Path(os.environ.get("DFI_SCREENSHOTS") or tmp_path_factory.mktemp("shots"))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return screenshots_folder(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def server(shared_data, tmp_path_factory):
-    """A streamlit server for this module on 127.0.0.1:<free port>; killed at the end."""
-    if not Path(CHROMIUM).is_file():
-        pytest.skip(f"Debian's Chromium is not at {CHROMIUM}") if os.environ.get("DFI_REQUIRE_SHARED") != "1" \
-            else pytest.fail(f"Chromium is required at {CHROMIUM}")
-    port = _free_port()
-    env = dict(os.environ, DFI_WEIGHTS_DIR=str(shared_data / "mesonet" / "weights"),
-               DFI_CACHE_DIR=str(tmp_path_factory.mktemp("dfi-cache")), TF_CPP_MIN_LOG_LEVEL="2")
-    log_path = tmp_path_factory.mktemp("server") / "streamlit.log"
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-           "--server.address", "127.0.0.1", "--server.headless", "true",
-           "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 90
-            while time.monotonic() < deadline:
-                if proc.poll() is not None:
-                    pytest.fail(f"streamlit exited early:\n{log_path.read_text()[-3000:]}")
-                try:
-                    if requests.get(f"{url}/_stcore/health", timeout=2).text.strip() == "ok":
-                        break
-                except requests.RequestException:
-                    pass
-                time.sleep(0.5)
-            else:
-                pytest.fail("streamlit did not become healthy within 90 s")
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-    server_log = log_path.read_text()
-    assert "Traceback" not in server_log, server_log[-3000:]
+    """A streamlit server for this module with the MesoNet authors' weights; stopped at the end."""
+    yield from streamlit_server({"DFI_WEIGHTS_DIR": str(shared_data / "mesonet" / "weights"),
+                                 "DFI_CACHE_DIR": str(tmp_path_factory.mktemp("dfi-cache"))},
+                                tmp_path_factory.mktemp("server"))
 
 
 @pytest.fixture(scope="module")
 def browser():
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as pw:
-        chromium = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
+        chromium = launch_chromium(pw)
         yield chromium
         chromium.close()
 

@@ -11,14 +11,13 @@ Screenshots go to $DFI_SCREENSHOTS when set, else to pytest's tmp folder.
 
 from __future__ import annotations
 
-import os
 import re
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.test_browser import CHROMIUM, ROOT, _free_port, browser, shots, snapshot  # noqa: F401 (fixtures)
+from tests.browser_support import streamlit_server
+from tests.test_browser import browser, shots, snapshot  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.shared, pytest.mark.slow]
 
@@ -30,53 +29,15 @@ RUN_TIMEOUT_MS = 480_000  # six clips on a shared 2-core CPU, models loaded cold
 @pytest.fixture(scope="module")
 def server(shared_data, tmp_path_factory):
     """streamlit on a free port, data root = a tmp folder of symlinks into ../shared/data/clips."""
-    import subprocess
-    import sys
-
-    import requests
-
-    if not Path(CHROMIUM).is_file():
-        if os.environ.get("DFI_REQUIRE_SHARED") == "1":
-            pytest.fail(f"Chromium is required at {CHROMIUM}")
-        pytest.skip(f"Debian's Chromium is not at {CHROMIUM}")
     root = tmp_path_factory.mktemp("data-root")
     for label, names in CLIPS.items():
         (root / "subset" / label).mkdir(parents=True)
         for name in names:
             (root / "subset" / label / name).symlink_to(shared_data / "clips" / label / name)
-    port = _free_port()
-    env = dict(os.environ, DFI_WEIGHTS_DIR=str(shared_data / "mesonet" / "weights"), DFI_DATA_ROOT=str(root),
-               DFI_CACHE_DIR=str(tmp_path_factory.mktemp("dfi-cache")), TF_CPP_MIN_LOG_LEVEL="2")
-    log_path = tmp_path_factory.mktemp("server") / "streamlit.log"
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-           "--server.address", "127.0.0.1", "--server.headless", "true",
-           "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 90
-            while time.monotonic() < deadline:
-                if proc.poll() is not None:
-                    pytest.fail(f"streamlit exited early:\n{log_path.read_text()[-3000:]}")
-                try:
-                    if requests.get(f"{url}/_stcore/health", timeout=2).text.strip() == "ok":
-                        break
-                except requests.RequestException:
-                    pass
-                time.sleep(0.5)
-            else:
-                pytest.fail("streamlit did not become healthy within 90 s")
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-    server_log = log_path.read_text()
-    assert "Traceback" not in server_log, server_log[-3000:]
+    yield from streamlit_server({"DFI_WEIGHTS_DIR": str(shared_data / "mesonet" / "weights"),
+                                 "DFI_DATA_ROOT": str(root),
+                                 "DFI_CACHE_DIR": str(tmp_path_factory.mktemp("dfi-cache"))},
+                                tmp_path_factory.mktemp("server"))
 
 
 def open_app_page(browser, url: str, title: str):  # noqa: F811 (browser is the fixture's value)

@@ -10,17 +10,14 @@ Screenshots go to $DFI_SCREENSHOTS when set, else to pytest's tmp folder.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-import requests
 
-from tests.test_browser import CHROMIUM, _free_port, snapshot
+from tests.browser_support import launch_chromium, screenshots_folder, streamlit_server
+from tests.test_browser import snapshot
 
 pytestmark = [pytest.mark.browser, pytest.mark.shared, pytest.mark.slow]
 
@@ -30,53 +27,19 @@ JOB_TIMEOUT_MS = 300_000  # extraction plus a 1-epoch run on a busy 2-core CPU
 
 @pytest.fixture(scope="module")
 def server(shared_data, tmp_path_factory):
-    """A streamlit server on 127.0.0.1:<free port> with a private cache; stopped at the end."""
-    if not Path(CHROMIUM).is_file():
-        if os.environ.get("DFI_REQUIRE_SHARED") == "1":
-            pytest.fail(f"Chromium is required at {CHROMIUM}")
-        pytest.skip(f"Debian's Chromium is not at {CHROMIUM}")
-    port = _free_port()
-    env = dict(os.environ, DFI_WEIGHTS_DIR=str(shared_data / "mesonet" / "weights"), DFI_DATA_ROOT=str(shared_data),
-               DFI_CACHE_DIR=str(tmp_path_factory.mktemp("dfi-cache")), TF_CPP_MIN_LOG_LEVEL="2")
-    log_path = tmp_path_factory.mktemp("server") / "streamlit.log"
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-           "--server.address", "127.0.0.1", "--server.headless", "true",
-           "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]
-    with log_path.open("w") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 90
-            while True:
-                if proc.poll() is not None:
-                    pytest.fail(f"streamlit exited early:\n{log_path.read_text()[-3000:]}")
-                try:
-                    if requests.get(f"{url}/_stcore/health", timeout=2).text.strip() == "ok":
-                        break
-                except requests.RequestException:
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail("streamlit did not become healthy within 90 s")
-                time.sleep(0.5)
-            yield url
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-    server_log = log_path.read_text()
-    assert "Traceback" not in server_log, server_log[-3000:]
+    """A streamlit server with a private cache (runs, cards, weights) and the shared data as its
+    data root; stopped at the end."""
+    yield from streamlit_server({"DFI_WEIGHTS_DIR": str(shared_data / "mesonet" / "weights"),
+                                 "DFI_DATA_ROOT": str(shared_data),
+                                 "DFI_CACHE_DIR": str(tmp_path_factory.mktemp("dfi-cache"))},
+                                tmp_path_factory.mktemp("server"))
 
 
 @pytest.fixture(scope="module")
 def page(server):
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as pw:
-        chromium = pw.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        chromium = launch_chromium(pw)
         tab = chromium.new_context(viewport={"width": 1400, "height": 1000}).new_page()
         tab.set_default_timeout(90_000)  # clicks on a busy 2-core CPU, where every rerun is slow
         yield tab
@@ -85,9 +48,7 @@ def page(server):
 
 @pytest.fixture(scope="module")
 def shots(tmp_path_factory) -> Path:
-    folder = Path(os.environ.get("DFI_SCREENSHOTS") or tmp_path_factory.mktemp("shots"))
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return screenshots_folder(tmp_path_factory)
 
 
 def settle(page, timeout_ms: int = 120_000) -> None:

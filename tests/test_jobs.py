@@ -14,11 +14,18 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from core import jobs_local
 from core.devices import Devices, Gpu
-from core.jobs_local import LocalRunner, advance_queue, process_alive, start_ticks
+from core.jobs_local import (
+    LocalRunner,
+    advance_queue,
+    process_alive,
+    process_start_time,
+    recorded_process_alive,
+)
 from core.runs import new_run_dir, read_json, read_run
 
 FAKE_TRAINER = r'''
@@ -229,5 +236,26 @@ def test_a_vanished_process_without_exit_record_is_failed_not_running(tmp_path):
 
 def test_a_reused_pid_is_not_taken_for_the_run():
     me = os.getpid()
-    assert process_alive(me, start_ticks(me))
-    assert not process_alive(me, start_ticks(me) + 1)
+    assert process_alive(me, process_start_time(me))
+    assert not process_alive(me, process_start_time(me) + 60)  # same pid, another process's start time
+    assert not process_alive(me, process_start_time(me) - 3600)
+
+
+def test_a_launched_run_records_its_process_creation_time(runs_root):
+    run_dir = submit(runs_root, "wait")
+    wait_running(run_dir)
+    job = read_json(run_dir / "job.json")
+    assert abs(job["create_time"] - psutil.Process(job["pid"]).create_time()) < 0.01
+    assert recorded_process_alive(job) and "start_ticks" not in job
+    LocalRunner().cancel(run_dir, wait_s=15)
+    assert wait_for(run_dir, ("cancelled",)) == "cancelled" and not recorded_process_alive(job)
+
+
+def test_a_run_folder_from_before_psutil_is_still_recognised():
+    """Older job.json files hold the start time in clock ticks after boot ("start_ticks")."""
+    me = psutil.Process()
+    ticks = round((me.create_time() - psutil.boot_time()) * os.sysconf("SC_CLK_TCK"))
+    assert recorded_process_alive({"pid": me.pid, "start_ticks": ticks})
+    assert not recorded_process_alive({"pid": me.pid, "start_ticks": ticks + 60 * os.sysconf("SC_CLK_TCK")})
+    assert recorded_process_alive({"pid": me.pid})  # no start time recorded: the pid alone decides
+    assert not recorded_process_alive({"pid": None, "start_ticks": ticks})
