@@ -92,7 +92,7 @@ def test_start_page_offers_upload_sample_and_options():
     assert "Not available here" in texts(at.sidebar.caption)
     listed = texts(at.sidebar.markdown)
     assert "`meso4.df` · mesonet · its weights file (Meso4_DF.h5) is not installed" in listed
-    assert "`xception.starter` · xception · " in listed
+    assert "`xception.dfi1` · xception · " in listed
 
 
 @pytest.mark.shared

@@ -46,6 +46,7 @@ def validator() -> jsonschema.Draft202012Validator:
 def no_weights(monkeypatch, tmp_path):
     """No weight file anywhere: every model is unavailable, so no test depends on shared data."""
     monkeypatch.delenv("DFI_WEIGHTS_DIR", raising=False)
+    monkeypatch.setenv("DFI_PROJECT_WEIGHTS_DIR", str(tmp_path / "no-project-weights"))
     monkeypatch.setenv("DFI_CACHE_DIR", str(tmp_path / "cache"))
 
 
@@ -183,7 +184,7 @@ def test_models_lists_every_card_with_weights_state(capsys, no_weights):
     assert main(["models", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["id"] for r in rows] == [c.id for c in models.list_models()]
-    xception = next(r for r in rows if r["id"] == "xception.starter")
+    xception = next(r for r in rows if r["id"] == "xception.dfi1")
     assert xception["weights"] == "missing" and not xception["sha256_ok"] and xception["default"]
     assert main(["models"]) == 0
     table = capsys.readouterr().out
@@ -201,8 +202,8 @@ def test_models_reports_present_weights(capsys, monkeypatch, mesonet_weights_dir
 
 
 def test_download_of_a_card_without_weights_is_a_clear_error(capsys, no_weights):
-    assert main(["models", "--download", "xception.starter"]) == 2
-    assert "xception.starter" in assert_one_error_line(capsys.readouterr().err)
+    assert main(["models", "--download", "xception.dfi1"]) == 2
+    assert "xception.dfi1" in assert_one_error_line(capsys.readouterr().err)
 
 
 @pytest.mark.slow

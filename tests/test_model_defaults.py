@@ -58,7 +58,7 @@ def test_a_choice_is_kept_in_a_file_and_honoured(settings):
     set_default_choice("mesonet", "meso4.fair", settings)
     assert json.loads(defaults_path(settings).read_text()) == {"mesonet": "meso4.fair"}
     assert mesonet_default(settings) == "meso4.fair"
-    assert "xception.starter" in models.default_model_ids(settings)  # other families untouched
+    assert "xception.dfi1" in models.default_model_ids(settings)  # other families untouched
     set_default_choice("mesonet", None, settings)
     assert read_default_choices(settings) == {} and mesonet_default(settings) == "meso4.good"
 

@@ -98,7 +98,7 @@ def test_load_model_follows_an_edited_card_without_reloading(mesonet_weights_dir
 @pytest.mark.shared
 def test_default_ids_prefer_the_best_present_card(mesonet_weights_dir, tmp_path):
     settings = isolated_settings(tmp_path, weights_dir=mesonet_weights_dir)
-    assert models.default_model_ids(settings) == ["xception.starter", "mesoinception4.df"]
+    assert models.default_model_ids(settings) == ["xception.dfi1", "meso4.f2f"]
     only_f2f = tmp_path / "only_f2f"
     only_f2f.mkdir()
     shutil.copy(mesonet_weights_dir / "Meso4_F2F.h5", only_f2f)
@@ -257,16 +257,20 @@ def test_missing_weights_name_every_folder_and_the_download(tmp_path):
     assert "Meso4_DF.h5" in message and "--download meso4.df" in message and "\n" not in message
 
 
-def test_xception_starter_is_unavailable_with_a_reason(tmp_path):
+def test_a_card_whose_weights_do_not_exist_yet_is_unavailable_with_its_note(tmp_path):
     settings = isolated_settings(tmp_path)
-    status = models.weights_status(models.get_card("xception.starter"), settings)
+    note = "no weights are trained for this card yet; train them with `python -m core train`"
+    write_user_card(settings, "xception.future", architecture="xception", family="xception", input_size=299,
+                    preprocess="xception", output="p_fake",
+                    weights={"file": "future.weights.h5", "sha256": None, "url": None, "note": note})
+    status = models.weights_status(models.get_card("xception.future", settings), settings)
     assert status.state == "missing"
-    assert "no Xception weights are shipped yet" in status.message
+    assert "no weights are trained for this card yet" in status.message
     assert "python -m core train" in status.message
-    with pytest.raises(WeightsMissingError, match="no Xception weights are shipped yet"):
-        models.load_model("xception.starter", settings)
+    with pytest.raises(WeightsMissingError, match="no weights are trained for this card yet"):
+        models.load_model("xception.future", settings)
     with pytest.raises(DownloadError, match="nothing to download"):
-        models.download_weights("xception.starter", settings)
+        models.download_weights("xception.future", settings)
 
 
 def test_hash_mismatch_is_reported_and_refused(tmp_path):
@@ -295,7 +299,7 @@ def test_a_file_is_hashed_once_per_path_size_and_mtime(tmp_path):
 
 def test_default_ids_fall_back_to_the_best_card_and_break_ties_by_id(tmp_path):
     settings = isolated_settings(tmp_path)
-    assert models.default_model_ids(settings) == ["xception.starter", "mesoinception4.df"]
+    assert models.default_model_ids(settings) == ["xception.dfi1", "meso4.f2f"]
     content = b"tie weights"
     settings.project_weights_dir.mkdir(parents=True)
     (settings.project_weights_dir / "tie.h5").write_bytes(content)
@@ -303,7 +307,7 @@ def test_default_ids_fall_back_to_the_best_card_and_break_ties_by_id(tmp_path):
     metrics = {"video_auc": 0.9, "protocol": "test"}
     for card_id in ("meso4.zz", "meso4.aa"):
         write_user_card(settings, card_id, weights=weights, metrics=metrics)
-    assert models.default_model_ids(settings) == ["xception.starter", "meso4.aa"]
+    assert models.default_model_ids(settings) == ["xception.dfi1", "meso4.aa"]
 
 
 # --- explicit download ----------------------------------------------------------------------------
@@ -382,7 +386,7 @@ def test_download_refused_connection_is_plain(tmp_path):
 def test_xception_card_may_use_a_smaller_input_and_builds_at_it(tmp_path, monkeypatch):
     import models
 
-    card = json.loads((models.SHIPPED_CARDS_DIR / "xception.starter.json").read_text())
+    card = json.loads((models.SHIPPED_CARDS_DIR / "xception.dfi1.json").read_text())
     card.update(id="xception.small", input_size=128)
     (tmp_path / "xception.small.json").write_text(json.dumps(card))
     monkeypatch.setenv("DFI_USER_CARDS_DIR", str(tmp_path))
