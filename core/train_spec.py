@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.errors import DFIError
 from core.train_data import BALANCE_MODES, PSEUDO_FAKE_MODES
 from core.train_models import TrainError
 
@@ -115,6 +116,19 @@ def read_spec(path: Path) -> TrainSpec:
         raise TrainError(f"cannot read training spec {path}: {exc}") from None
 
 
+def _init_card_size(spec: TrainSpec) -> int | None:
+    """The input side of the card a run starts from (fine-tuning keeps it), if init is a card."""
+    if spec.init in (None, "random", "imagenet"):
+        return None
+    from models import get_card
+
+    try:
+        card = get_card(spec.init)
+    except DFIError:
+        return None  # initialise() reports an unknown or unusable card with its own message
+    return card.input_size if card.architecture == spec.arch else None
+
+
 def resolve(spec: TrainSpec) -> TrainSpec:
     """Fill family defaults and check every value; returns the spec the run will use.
 
@@ -131,7 +145,7 @@ def resolve(spec: TrainSpec) -> TrainSpec:
     spec = dataclasses.replace(spec, **filled)
     arch = ARCHITECTURES[spec.arch]
     if spec.input_size is None:
-        spec = dataclasses.replace(spec, input_size=arch.input_size)
+        spec = dataclasses.replace(spec, input_size=_init_card_size(spec) or arch.input_size)
     if not arch.accepts(spec.input_size):
         takes = f"only {arch.input_size}" if arch.min_input is None else f"{arch.min_input} to 1024"
         raise TrainError(f"{spec.arch} takes input sides of {takes} pixels, not {spec.input_size}")

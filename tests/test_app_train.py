@@ -177,3 +177,17 @@ def test_a_ray_address_that_does_not_answer(page_env):
     assert "does not answer" in texts(at.error)
     at.button(key=_ui.TRAIN_START_KEY).click().run()
     assert "The run was not started" in texts(at.error) and not FakeRunner.submitted
+
+
+def test_xception_starts_from_the_installed_card_when_imagenet_is_not_on_this_computer(tmp_path, monkeypatch):
+    from core.settings import get_settings
+    from views._train_actions import init_choices
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))  # no ImageNet file there
+    monkeypatch.delenv("DFI_PROJECT_WEIGHTS_DIR", raising=False)
+    choices = list(init_choices("xception", get_settings()))
+    assert choices == ["xception.dfi1", "random"]
+    (tmp_path / "keras" / "models").mkdir(parents=True)
+    (tmp_path / "keras" / "models" / "xception_weights_tf_dim_ordering_tf_kernels_notop.h5").write_bytes(b"x")
+    assert list(init_choices("xception", get_settings()))[0] == "imagenet"
+    assert list(init_choices("meso4", get_settings()))[0] == "random"

@@ -242,3 +242,11 @@ def test_xception_input_size_is_a_choice_mesonet_is_fixed():
         resolve(TrainSpec(arch="meso4", data="d", tag="t", input_size=128))
     with pytest.raises(TrainError, match="71 to 1024"):
         resolve(TrainSpec(arch="xception", data="d", tag="t", input_size=64))
+
+
+def test_fine_tuning_from_a_card_keeps_its_input_size(tmp_path, monkeypatch):
+    monkeypatch.setenv("DFI_PROJECT_WEIGHTS_DIR", str(tmp_path / "none"))  # sizes come from the card alone
+    assert resolve(TrainSpec(arch="xception", data="d", tag="t", init="xception.dfi1")).input_size == 128
+    assert resolve(TrainSpec(arch="xception", data="d", tag="t", init="xception.dfi1",
+                             input_size=299)).input_size == 299
+    assert resolve(TrainSpec(arch="xception", data="d", tag="t", init="random")).input_size == 299
