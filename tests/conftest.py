@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import os
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -80,3 +83,18 @@ def bad_clips(ffmpeg: str, tmp_path_factory: pytest.TempPathFactory) -> Mapping[
 def face_clip(synthetic_clips: Mapping[str, Path]) -> Path:
     """The plain H.264 .mp4 with one moving face (640x480, 48 frames, 24 fps)."""
     return synthetic_clips["face"]
+
+
+@pytest.fixture
+def http_folder(tmp_path):
+    """A folder served by a local HTTP server on 127.0.0.1; yields (folder, base url)."""
+    folder = tmp_path / "served"
+    folder.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield folder, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()

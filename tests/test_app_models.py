@@ -6,11 +6,8 @@ Each test checks that no exception reached the page. Weights are found only wher
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import socket
-import threading
 from pathlib import Path
 
 import pytest
@@ -117,22 +114,8 @@ def test_an_offline_download_gives_a_clear_message_and_leaves_nothing(tmp_path):
     assert not list((get_settings().cache_dir / "weights").glob("*"))
 
 
-@pytest.fixture
-def web_folder(tmp_path):
-    """A local HTTP server over a folder: (folder, base URL)."""
-    folder = tmp_path / "served"
-    folder.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield folder, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
-def test_a_download_is_hash_checked_and_then_installed(web_folder):
-    folder, base = web_folder
+def test_a_download_is_hash_checked_and_then_installed(http_folder):
+    folder, base = http_folder
     (folder / "good.h5").write_bytes(b"the right bytes" * 1000)
     (folder / "bad.h5").write_bytes(b"other bytes")
     user_card("meso4.good", "good.h5", file_sha256(folder / "good.h5"), f"{base}/good.h5")

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
-import http.server
 import json
 import os
 import shutil
 import socket
-import threading
 from pathlib import Path
 
 import cv2
@@ -311,21 +308,6 @@ def test_default_ids_fall_back_to_the_best_card_and_break_ties_by_id(tmp_path):
 
 
 # --- explicit download ----------------------------------------------------------------------------
-
-
-@pytest.fixture
-def http_folder(tmp_path):
-    """A folder served by a local HTTP server on 127.0.0.1; yields (folder, base url)."""
-    folder = tmp_path / "served"
-    folder.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield folder, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
 
 
 def _leftovers(settings) -> list[str]:
