@@ -22,9 +22,9 @@ from core.errors import DFIError
 from core.settings import Settings, get_settings
 from core.train_spec import TrainSpec, resolve
 from core.train_models import TrainError
-from core.train_runtime import RunFiles, now_iso
+from core.runs import now_iso
+from core.train_runtime import RunFiles
 
-DISPLAY_NAMES = {"meso4": "Meso4", "mesoinception4": "MesoInception4", "xception": "Xception"}
 # The registry must reproduce the trained model's scores within this (float16 storage included).
 RELOAD_TOLERANCE = 0.02
 

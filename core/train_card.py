@@ -14,9 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from core.train import DISPLAY_NAMES, RELOAD_TOLERANCE, check_destination
+from core.train import RELOAD_TOLERANCE, check_destination
 from core.train_models import TrainError, copy_weights
-from core.train_runtime import RunFiles, now_iso
+from core.runs import now_iso
+from core.train_runtime import RunFiles
 from core.train_spec import TrainSpec
 
 
@@ -75,7 +76,7 @@ def publish(spec: TrainSpec, files: RunFiles, settings, monitor: str, train_rows
     extras = [f"pseudo-fakes {spec.pseudo_fakes}"] if spec.pseudo_fakes != "off" else []
     card = ModelCard(
         id=card_id, family=arch.family, architecture=spec.arch,
-        display_name=f"{DISPLAY_NAMES.get(spec.arch, spec.arch)} ({spec.tag})",
+        display_name=f"{arch.display_name} ({spec.tag})",
         input_size=spec.input_size, preprocess="unit" if arch.family == "mesonet" else "xception",
         output="p_fake",
         weights=WeightsSpec(file=weights_path.name, sha256=sha256_of(weights_path), url=None,

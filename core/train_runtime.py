@@ -18,24 +18,14 @@ import os
 import signal
 import threading
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import keras
 
+from core.runs import now_iso, write_json_atomic
+
 STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 STATUS_EVERY_S = 2.0  # status.json is rewritten at most this often during an epoch
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def write_json_atomic(path: Path, data: dict) -> None:
-    """Write JSON through a temporary file and a rename, so a reader never sees half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
 
 
 class RunFiles:

@@ -34,6 +34,7 @@ class Architecture:
     """How to build one architecture: its family, native input size and builder."""
 
     family: str
+    display_name: str  # as people write it: "MesoInception4"
     input_size: int  # native input side
     builder: str  # "module:function" returning an uncompiled keras.Model
     # Smallest input side the builder accepts through its ``input_size`` argument, for networks
@@ -57,9 +58,9 @@ class Architecture:
 
 
 ARCHITECTURES: dict[str, Architecture] = {
-    "xception": Architecture("xception", 299, "models.xception:build_xception", min_input=71),
-    "meso4": Architecture("mesonet", 256, "models.mesonet:build_meso4"),
-    "mesoinception4": Architecture("mesonet", 256, "models.mesonet:build_mesoinception4"),
+    "xception": Architecture("xception", "Xception", 299, "models.xception:build_xception", min_input=71),
+    "meso4": Architecture("mesonet", "Meso4", 256, "models.mesonet:build_meso4"),
+    "mesoinception4": Architecture("mesonet", "MesoInception4", 256, "models.mesonet:build_mesoinception4"),
 }
 
 __all__ = [

@@ -28,7 +28,6 @@ from pathlib import Path
 from core.errors import DFIError
 from core.settings import Settings, get_settings
 
-ARCHITECTURE_NAMES = {"xception": "Xception", "meso4": "Meso4", "mesoinception4": "MesoInception4"}
 PREPROCESS_BY_FAMILY = {"mesonet": "unit", "xception": "xception"}
 _TAG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 _FORMATS = {"legacy": (".h5", "Keras 2 weights file (.h5)"), "keras3": (".weights.h5", "Keras 3 weights file")}
@@ -58,7 +57,10 @@ class WeightsCheck:
 
 def architecture_name(architecture: str) -> str:
     """The architecture as people write it (``mesoinception4`` -> ``MesoInception4``)."""
-    return ARCHITECTURE_NAMES.get(architecture, architecture)
+    from models import ARCHITECTURES
+
+    arch = ARCHITECTURES.get(architecture)
+    return arch.display_name if arch else architecture
 
 
 def _sniff_format(data: bytes) -> str:
