@@ -152,6 +152,44 @@ def test_upload_real_clip_then_broken_file(server, browser, shared_data, shots, 
     snapshot(page, shots / "broken.png")
 
 
+def test_heatmaps_beside_every_crop_and_for_a_clicked_dot(server, browser, shared_data, shots):
+    """Toggling "Show where each detector looked" puts both detectors' heatmaps beside every crop;
+    a dot clicked on the timeline shows its crop with its heatmaps (same clip as above: cached)."""
+    page = open_page(browser, server)
+    clip = shared_data / REAL_CLIP
+    upload_and_wait(page, clip)
+    crops = page.locator("img.dfi-crop-img")
+    crops.first.wait_for(timeout=60_000)
+    assert page.locator("img.dfi-heat-img").count() == 0  # only when asked
+    page.get_by_text("Show where each detector looked").first.click()
+    page.locator("img.dfi-heat-img[data-model='xception.dfi1']").first.wait_for(timeout=ANALYSIS_TIMEOUT_MS)
+    n = crops.count()
+    assert n >= 8
+    assert page.locator("img.dfi-heat-img[data-model='xception.dfi1']").count() == n
+    assert page.locator("img.dfi-heat-img[data-model^='meso']").count() == n
+    assert page.get_by_text("not proof that anything was manipulated").count() >= 1
+    page.get_by_role("button", name="Heatmaps (ZIP)").wait_for(timeout=30_000)
+
+    dot = page.locator(".js-plotly-plot .scatterlayer .trace .points path").nth(3)
+    dot.evaluate("e => e.scrollIntoView({block: 'center'})")
+    box = dot.bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.get_by_text(re.compile(r"\(frame \d+, person 1\)")).first.wait_for(timeout=60_000)
+    page.get_by_text("Where Xception looked").first.wait_for(timeout=60_000)
+    page.get_by_text("Where MesoNet looked").first.wait_for(timeout=60_000)
+    # The zip holds a crop and an overlay per detector for every crop, and the index.
+    with page.expect_download(timeout=120_000) as download:
+        page.get_by_role("button", name="Heatmaps (ZIP)").click()
+    import zipfile
+    names = zipfile.ZipFile(download.value.path()).namelist()
+    assert len([x for x in names if x.endswith(".png")]) == 3 * n and "index.html" in names
+    page.get_by_text(re.compile(r"\(frame \d+, person 1\)")).first.evaluate(
+        "e => e.scrollIntoView({block: 'center'})")
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(shots / "heatmaps_clicked.png"))  # the clicked crop and its heatmaps
+    snapshot(page, shots / "heatmaps.png")
+
+
 def test_two_sessions_at_once_each_get_their_own_correct_report(server, browser, shared_data, shots):
     clips = [shared_data / FAKE_CLIP, shared_data / OTHER_REAL]
     pages = [open_page(browser, server) for _ in clips]

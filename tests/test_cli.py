@@ -237,3 +237,52 @@ def test_commands_are_discovered_from_the_package():
 
     choices = build_parser()._subparsers._group_actions[0].choices
     assert {"analyze", "models", "bench"} <= set(choices)
+
+
+@pytest.mark.shared
+@pytest.mark.slow
+def test_analyze_explain_writes_an_overlay_per_crop_and_detector(shared_data, tmp_path, capsys, monkeypatch):
+    """`analyze CLIP --explain DIR` on a real shared clip with both families."""
+    monkeypatch.setenv("DFI_WEIGHTS_DIR", str(shared_data / "mesonet" / "weights"))
+    clip = shared_data / "clips" / "real" / "ffpp_youtube_c40_183.mp4"
+    out = tmp_path / "heatmaps"
+    code = main(["analyze", str(clip), "--frames", "4", "--models", "xception.dfi1,meso4.df", "--explain", str(out)])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    written = sorted(p.name for p in out.iterdir())
+    index = json.loads((out / "index.json").read_text())
+    n = len(index["crops"])
+    assert n >= 3 and f"heatmaps: {len(written)} files in {out}" in captured.out
+    for crop in index["crops"]:
+        assert set(crop["overlays"]) == {"xception.dfi1", "meso4.df"}
+        for item in [crop["crop"]] + [o["file"] for o in crop["overlays"].values()]:
+            image = cv2.imread(str(out / item))
+            assert image is not None and image.shape[:2] == tuple(crop["size"])
+    assert len(written) == 3 * n + 2 and {"index.json", "index.html"} <= set(written)
+    # The JSON report on stdout stays pure with --explain.
+    assert main(["analyze", str(clip), "--frames", "2", "--models", "meso4.df", "--json", "-",
+                 "--explain", str(tmp_path / "again")]) == 0
+    assert json.loads(capsys.readouterr().out)["schema"] == "dfi.report/1"
+    with capsys.disabled():
+        print(f"\n--explain wrote {len(written)} files in {out}: " + " ".join(written))
+
+
+def test_analyze_explain_into_a_file_is_a_usage_error(capsys, tmp_path):
+    target = tmp_path / "a_file"
+    target.write_text("x")  # refused before any clip is read
+    assert main(["analyze", str(tmp_path / "clip.mp4"), "--explain", str(target)]) == 2
+    assert "not a folder" in assert_one_error_line(capsys.readouterr().err)
+
+
+@pytest.mark.slow
+def test_bench_explain_reports_its_cost_per_model(capsys, no_weights):
+    from core.settings import SAMPLES_DIR
+
+    code = main(["bench", str(SAMPLES_DIR / "astronaut_zoom.mp4"), "--frames", "4", "--repeat", "1", "--json", "--explain",
+                 "--models", "meso4.df", "--random-weights"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    result = json.loads(captured.out)
+    assert set(result["stages"]) == {"decode_s", "detect_s", "crop_s", "classify_s"}  # contract kept
+    assert list(result["explain_s"]) == ["meso4.df"] and result["explain_s"]["meso4.df"] > 0
+    assert result["explain_crops"] == 4 and result["explain_ratio"]["meso4.df"] > 0

@@ -18,6 +18,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
 import streamlit as st
 
 import models
@@ -38,6 +39,8 @@ FRAMES_KEY = "frames"
 MODELS_KEY = "models"
 TIMELINE_KEY = "timeline"
 ANNOTATE_BUTTON_KEY = "make_annotated"
+HEATMAPS_TOGGLE_KEY = "show_heatmaps"
+HEATMAPS_ZIP_KEY = "download_heatmaps"
 SOURCE_KEY = "dfi_source"  # "upload" or "sample": whichever the user chose last wins
 REPORT_KEY = "dfi_report"  # (request key, ClipReport, note on how it was obtained) on screen
 ANNOTATED_KEY = "dfi_annotated"  # (request key, mp4 bytes)
@@ -209,6 +212,59 @@ def annotated_video(source: ClipSource, key: tuple, report: ClipReport) -> bytes
         out.unlink(missing_ok=True)
     st.session_state[ANNOTATED_KEY] = (key, data)
     return data
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _stored_heatmaps(sha256: str, frames: int, fingerprint: str, card_id: str, _report: ClipReport):
+    """One detector's heatmaps of a report's crops, server-wide, keyed by clip hash and card id.
+
+    The crops depend only on the clip, the frames and the settings, and the maps on this card's
+    weights (``fingerprint``: :func:`weights_fingerprint` of this card alone), not on the other
+    models chosen. Maps are kept as uint8 (a quarter of the
+    memory of float32, and invisible on screen); :func:`heatmaps` turns them back into [0, 1].
+    """
+    from core.explain_export import explain_report
+
+    found = explain_report(_report, {card_id: loaded_model(card_id)})
+    if not found:
+        return None
+    item = found[0]
+    quantised = tuple(np.round(m * 255).astype(np.uint8) for m in item.heatmaps)
+    return dataclasses.replace(item, heatmaps=quantised)
+
+
+def heatmaps_shown() -> bool:
+    """Whether this session has the gallery's heatmaps toggle on."""
+    return bool(st.session_state.get(HEATMAPS_TOGGLE_KEY))
+
+
+def heatmaps(key: tuple, report: ClipReport) -> tuple[list, dict[str, str]]:
+    """Heatmaps of every model that scored ``report`` (made on first request, then cached).
+
+    Returns:
+        (ModelExplanation per model that could be explained, in report order;
+         {card id: plain message} for those that could not).
+    """
+    from core.charts import scored_models
+
+    sha256, frames = key[0], key[1]
+    settings = get_settings()
+    done, failed = [], {}
+    for result in scored_models(report):
+        try:
+            fingerprint = weights_fingerprint([result.id], settings)
+            item = _stored_heatmaps(sha256, frames, fingerprint, result.id, _report=report)
+        except DFIError as err:
+            failed[result.id] = err.message
+            continue
+        except Exception:  # noqa: BLE001 - one model's failure must not take the page down
+            log.exception("heatmaps of %s for %s failed", result.id, report.clip.name)
+            failed[result.id] = "its heatmaps could not be made; the details are in the server log"
+            continue
+        if item is not None:
+            maps = tuple(m.astype(np.float32) / 255.0 for m in item.heatmaps)
+            done.append(dataclasses.replace(item, heatmaps=maps))
+    return done, failed
 
 
 def chosen_source(uploaded) -> ClipSource | None:

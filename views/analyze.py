@@ -103,19 +103,20 @@ def _results(report: ClipReport, source: _ui.ClipSource, key: tuple, note: str) 
     if report.status == "ok" and report.crops:
         st.subheader("Frame by frame")
         st.caption("Each dot is one sampled frame: how likely each detector thinks the face is fake at "
-                   "that moment. Gaps are frames where no face was found. Click a dot to see that face.")
+                   "that moment. Gaps are frames where no face was found. Click a dot to see that face "
+                   "and where each detector looked.")
         if judged:
             event = st.plotly_chart(timeline_figure(report), key=_ui.TIMELINE_KEY, on_select="rerun",
                                     selection_mode="points")
             points = event.get("selection", {}).get("points", []) if isinstance(event, dict) else []
             crop = next((c for c in (face_at_point(report, p) for p in points) if c is not None), None)
             if crop is not None:
-                render_selected_crop(report, crop)
+                render_selected_crop(report, crop, key)
         else:  # an empty chart would look like a broken page
             st.info("No detector could score these frames, so there is no timeline to draw.",
                     icon=":material/info:")
         st.subheader("The faces the detectors looked at")
-        render_gallery(report)
+        render_gallery(report, key)
     render_downloads(report, source, key)
 
 

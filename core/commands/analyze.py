@@ -1,8 +1,10 @@
-"""``python -m core analyze CLIP… [--frames N] [--models ID,ID] [--json PATH|-] [--csv PATH] [--annotate OUT.mp4]``.
+"""``python -m core analyze CLIP… [--frames N] [--models ID,ID] [--json PATH|-] [--csv PATH] [--annotate OUT.mp4] [--explain DIR]``.
 
 Prints a short plain-words summary per clip, or with ``--json -`` the report(s) alone on stdout (one
 clip: the object; several: an array). A bad clip prints one ``error:`` line and the others are still
-analysed; the exit status is then 2.
+analysed; the exit status is then 2. ``--explain DIR`` also writes, per crop and detector, a heatmap
+overlay PNG of where the detector looked, with index.json and index.html (core/explain_export.py);
+with several clips each gets DIR/<clip stem>/.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ def register(subparsers) -> None:
     p.add_argument("--json", dest="json_out", metavar="PATH|-", help="write the report JSON ('-' = stdout only)")
     p.add_argument("--csv", dest="csv_out", type=Path, metavar="PATH", help="write per-frame scores as CSV")
     p.add_argument("--annotate", type=Path, metavar="OUT.mp4", help="write the sampled frames with labelled face boxes")
+    p.add_argument("--explain", type=Path, metavar="DIR",
+                   help="write a heatmap overlay PNG per face crop and detector, plus index.json/index.html")
     p.set_defaults(run=run)
 
 
@@ -43,9 +47,11 @@ def run(args: argparse.Namespace) -> int:
     """Analyse each clip; returns 0 when all were analysed, 2 when any could not be."""
     settings = load_settings()
     json_to_stdout = args.json_out == "-"
-    for out in (None if json_to_stdout else args.json_out, args.csv_out, args.annotate):
+    for out in (None if json_to_stdout else args.json_out, args.csv_out, args.annotate, args.explain):
         if out is not None and not Path(out).resolve().parent.is_dir():
             raise UsageError(f"cannot write {out}: its folder does not exist")
+    if args.explain is not None and args.explain.exists() and not args.explain.is_dir():
+        raise UsageError(f"cannot write heatmaps into {args.explain}: it is a file, not a folder")
 
     from core import analysis, report as report_io  # TensorFlow loads here, not at parser build
     import models
@@ -76,6 +82,17 @@ def run(args: argparse.Namespace) -> int:
             except (DFIError, OSError) as exc:
                 _error(exc.message if isinstance(exc, DFIError) else f"cannot write {out}: {exc}", clip, several)
                 failed += 1
+        if args.explain is not None:
+            out_dir = args.explain / clip.stem if several else args.explain
+            try:
+                with contextlib.redirect_stdout(sys.stderr):
+                    written = _explain(report, out_dir, settings)
+            except (DFIError, OSError) as exc:
+                _error(exc.message if isinstance(exc, DFIError) else f"cannot write {out_dir}: {exc}", clip, several)
+                failed += 1
+            else:
+                if not json_to_stdout:
+                    print(f"  heatmaps: {written} files in {out_dir}", flush=True)
 
     if reports and args.json_out is not None:
         text = report_io.report_to_json(reports if several else reports[0])
@@ -87,6 +104,18 @@ def run(args: argparse.Namespace) -> int:
     if reports and args.csv_out is not None:
         _write(args.csv_out, lambda: report_io.write_csv(reports, args.csv_out))
     return 2 if failed else 0
+
+
+def _explain(report: "ClipReport", out_dir: Path, settings) -> int:
+    """Heatmaps of every model that scored the report, written into ``out_dir``; the file count."""
+    from core import explain_export
+    from core.charts import scored_models
+    import models
+
+    # load_model returns the detectors the analysis just used (cached per process): no reload.
+    detectors = {r.id: models.load_model(r.id, settings) for r in scored_models(report)}
+    explanations = explain_export.explain_report(report, detectors)
+    return len(explain_export.write_explanations(report, explanations, out_dir))
 
 
 def summary(report: "ClipReport") -> str:

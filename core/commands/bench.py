@@ -1,9 +1,11 @@
-"""``python -m core bench [CLIP] [--frames N] [--repeat K] [--models ID,ID] [--random-weights] [--json]``.
+"""``python -m core bench [CLIP] [--frames N] [--repeat K] [--models ID,ID] [--random-weights] [--explain] [--json]``.
 
 Loads the models once, analyses the clip once cold and K times warm, and reports the median warm run
 per stage (decode, detect, crop, classify per model), frames/s and peak memory. ``--random-weights``
 gives models without weights random ones so their speed can be timed; such scores mean nothing, so
-this exists only here, never in ``analyze``.
+this exists only here, never in ``analyze``. ``--explain`` also makes every run's heatmaps (after
+the analysis, on its crops, as the page and ``analyze --explain`` do) and adds ``explain_s`` (median
+warm seconds per card id, not part of ``total_s``) and ``explain_ratio`` (explain_s / classify_s).
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ def register(subparsers) -> None:
                    help="model card ids (default: the best available of each family)")
     p.add_argument("--random-weights", action="store_true",
                    help="TIMING ONLY: give models without weights random ones (their scores mean nothing)")
+    p.add_argument("--explain", action="store_true",
+                   help="also time the heatmaps of where each detector looked (Grad-CAM) on each run's crops")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.set_defaults(run=run)
 
@@ -57,13 +61,17 @@ def run(args: argparse.Namespace) -> int:
         faces.get_detector()
     load_s = time.perf_counter() - t0
 
-    runs = []
+    runs, explained = [], []
     with contextlib.redirect_stdout(sys.stderr):
         for _ in range(args.repeat + 1):  # the first run is the cold one (graph tracing, allocation)
             report = analysis.analyze_loaded(clip, loaded, args.frames, settings)
             runs.append(report.timings)
+            if args.explain:
+                explained.append(_explain_seconds(report, loaded))
     cold, warm = runs[0], runs[1:]
     result = summarise(clip, args.frames, len(report.sampling.frame_indices), import_s, load_s, cold, warm)
+    if args.explain:
+        result.update(summarise_explain(result, explained, len(report.crops)))
     result["random_weights"] = [item.card.id for item in loaded if item.random_weights]
     unavailable = [f"{item.card.id}: {item.error}" for item in loaded if item.detector is None]
     result["unavailable"] = unavailable
@@ -95,6 +103,30 @@ def _load(model_ids, settings, random_weights: bool) -> list:
         if item.detector is None else item
         for item in loaded
     ]
+
+
+def _explain_seconds(report, loaded) -> dict[str, float]:
+    """Seconds to explain the report's crops, per card id (one batched pass per detector)."""
+    from core.explain_export import explain_report
+
+    detectors = {item.card.id: item.detector for item in loaded if item.detector is not None}
+    return {e.id: e.seconds for e in explain_report(report, detectors)}
+
+
+def summarise_explain(result: dict, explained: list[dict[str, float]], crops: int) -> dict:
+    """``explain_s`` (median warm per card id), its first (cold) run, and the ratio to classify_s."""
+    warm = explained[1:]
+    ids = list(warm[0]) if warm else []
+    explain_s = {i: round(statistics.median(run[i] for run in warm), 4) for i in ids}
+    classify = result["stages"]["classify_s"]
+    return {
+        "explain_crops": crops,
+        "explain_s": explain_s,
+        "explain_first_s": {i: round(explained[0].get(i, 0.0), 4) for i in ids},
+        "explain_ratio": {i: round(explain_s[i] / classify[i], 3) if classify.get(i) else None for i in ids},
+        "explain_ratio_all": round(sum(explain_s.values()) / sum(classify[i] for i in ids), 3)
+        if ids and sum(classify[i] for i in ids) > 0 else None,
+    }
 
 
 def summarise(clip: Path, requested: int, sampled: int, import_s: float, load_s: float, cold, warm) -> dict:
@@ -143,8 +175,12 @@ def format_table(r: dict) -> str:
             ("crop", r["stages"]["crop_s"])]
     rows += [(f"classify {i}", s) for i, s in r["stages"]["classify_s"].items()]
     rows += [("total (warm)", r["total_s"])]
+    rows += [(f"heatmaps {i}", s) for i, s in r.get("explain_s", {}).items()]
     for name, s in rows:
         lines.append(f"  {name:<28} {s:8.3f} s")
+    if r.get("explain_ratio_all") is not None:
+        lines.append(f"  heatmaps of {r['explain_crops']} crops cost {r['explain_ratio_all']:.2f}x scoring them "
+                     "(not part of the total)")
     lines += [
         f"  {'frames/s':<28} {r['frames_per_s']:8.1f}",
         f"  cold start: imports {r['import_s']:.2f} s + load {r['load_s']:.2f} s + first run "
