@@ -73,3 +73,46 @@ def augment_crop(image: np.ndarray, rng: np.random.Generator,
     if rng.random() < cfg.jpeg_p:
         out = jpeg_recompress(np.ascontiguousarray(out), int(rng.integers(*cfg.jpeg_quality)))
     return np.ascontiguousarray(out, dtype=np.uint8)
+
+
+@dataclass(frozen=True)
+class RoundtripConfig:
+    """Ranges for :func:`format_roundtrip`: how far a crop's resolution and compression may move.
+
+    Wide on purpose. In the labelled clips, format and label go together (many fakes are tight
+    256 or 512 px face-crop videos, many reals are larger, differently compressed frames), so a
+    detector can score well by reading the format. Giving every crop of both labels the same random
+    format takes that signal away and leaves the manipulation itself to learn.
+    """
+
+    rescale_p: float = 0.85
+    rescale: tuple[float, float] = (0.3, 1.0)  # the crop is shrunk to this fraction, then restored
+    blur_p: float = 0.3
+    blur_sigma: tuple[float, float] = (0.3, 1.2)
+    jpeg_p: float = 0.85
+    jpeg_quality: tuple[int, int] = (30, 96)
+
+
+def format_roundtrip(image: np.ndarray, rng: np.random.Generator,
+                     config: RoundtripConfig | None = None) -> np.ndarray:
+    """Down- and up-scale, blur and re-compress one RGB uint8 crop at random; same shape out.
+
+    Args:
+        image: (H, W, 3) uint8 RGB.
+        rng: the random generator; the same state gives the same output.
+        config: ranges; defaults to :class:`RoundtripConfig`.
+    """
+    cfg = config or RoundtripConfig()
+    out = np.ascontiguousarray(image, dtype=np.uint8)
+    h, w = out.shape[:2]
+    if rng.random() < cfg.rescale_p and min(h, w) > 8:
+        f = rng.uniform(*cfg.rescale)
+        small = cv2.resize(out, (max(4, round(w * f)), max(4, round(h * f))), interpolation=cv2.INTER_AREA)
+        # Upscalers differ between players and platforms; use either.
+        up = cv2.INTER_LINEAR if rng.random() < 0.5 else cv2.INTER_CUBIC
+        out = cv2.resize(small, (w, h), interpolation=up)
+    if rng.random() < cfg.blur_p:
+        out = cv2.GaussianBlur(out, (0, 0), sigmaX=rng.uniform(*cfg.blur_sigma))
+    if rng.random() < cfg.jpeg_p:
+        out = jpeg_recompress(out, int(rng.integers(*cfg.jpeg_quality)))
+    return np.ascontiguousarray(out, dtype=np.uint8)

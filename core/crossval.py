@@ -1,4 +1,4 @@
-"""Leave-clips-out cross-validation of a training recipe on a face-crop dataset.
+"""Cross-validation of a training recipe on a face-crop dataset: leave clips out, or whole sources.
 
 A face-crop dataset made with ``extract-faces --folds K`` puts every source clip (with its
 FaceForensics++ partners) in one of K folds. For each fold this trains the recipe on the other
@@ -10,6 +10,12 @@ No checkpoint is picked on the held-out fold (that would leak it into the score)
 trains with no validation split, so it keeps its epoch with the lowest training loss.
 Clip scores are the mean of the clip's crop scores, as ``analyze`` aggregates a person's frames;
 the crops are the analyzer's own (``extract-faces`` uses the same video → faces → crop code).
+
+``by_source`` holds out one *collection* at a time instead (a whole dataset or generator family,
+the sub-folder under ``real/`` and ``fake/``, see :func:`core.datasets.collection_of`): the model
+that scores a clip never saw a clip of its source, so a recipe that learnt a source's format
+rather than manipulation is caught. That is the figure a card quotes first; see
+:mod:`core.crossval_report` for its per-source and calibrated summary.
 """
 
 from __future__ import annotations
@@ -23,13 +29,13 @@ from typing import Callable
 
 import numpy as np
 
+from core.crossval_report import CROSSVAL_SCHEMA, summarise_by_source
 from core.datasets import read_manifest
 from core.metrics import auc_interval, binary_metrics, roc_points
 from core.settings import Settings, get_settings
 from core.train_models import TrainError
 from core.train_spec import TrainSpec, resolve
 
-CROSSVAL_SCHEMA = "dfi.crossval/1"
 
 
 def fold_names(rows: list[dict], held_out: list[str] | None) -> tuple[list[str], list[str]]:
@@ -52,6 +58,33 @@ def fold_names(rows: list[dict], held_out: list[str] | None) -> tuple[list[str],
     return folds, list(held_out or folds)
 
 
+def collection_names(rows: list[dict], held_out: list[str] | None) -> tuple[list[str], list[str]]:
+    """(every collection of the dataset, the collections to hold out in turn: given, or all).
+
+    Raises:
+        TrainError: clips outside any collection, fewer than two collections, a named collection
+            the dataset lacks, or a source group (a fake and its original) split over collections.
+    """
+    loose = sorted({r["source"] for r in rows if not r["collection"]})
+    if loose:
+        raise TrainError(f"--by-source needs every clip inside a source folder (real/<source>/…, "
+                         f"fake/<source>/…); {len(loose)} sit directly in real/ or fake/, e.g. {loose[0]}")
+    names = sorted({r["collection"] for r in rows})
+    if len(names) < 2:
+        raise TrainError(f"--by-source needs at least two source folders; the dataset has {', '.join(names)}")
+    missing = [c for c in (held_out or []) if c not in names]
+    if missing:
+        raise TrainError(f"source(s) {', '.join(missing)} not in the dataset (its sources: {', '.join(names)})")
+    homes: dict[str, set[str]] = defaultdict(set)
+    for r in rows:
+        homes[r["group"]].add(r["collection"])
+    split = sorted(g for g, c in homes.items() if len(c) > 1)
+    if split:
+        raise TrainError(f"source group {split[0]} has clips in several source folders "
+                         f"({', '.join(sorted(homes[split[0]]))}); keep a fake and its original together")
+    return names, list(held_out or names)
+
+
 def score_crops(card_path: Path, weights_dir: Path, rows: list[dict], settings: Settings) -> np.ndarray:
     """p_fake for each crop row, through the registry's own inference path (Detector.predict)."""
     import models
@@ -66,15 +99,25 @@ def score_crops(card_path: Path, weights_dir: Path, rows: list[dict], settings: 
     return np.concatenate(scores) if scores else np.zeros(0)
 
 
-def clip_scores(rows: list[dict], crop_p: np.ndarray, fold: str) -> list[dict]:
-    """One row per source clip: label, fold, number of crops, mean crop p_fake."""
+def clip_scores(rows: list[dict], crop_p: np.ndarray, fold: str, keep_crops: bool = False) -> list[dict]:
+    """One row per source clip: label, fold, number of crops, mean crop p_fake.
+
+    ``keep_crops`` also keeps the crop scores (``crop_p``) and the clip's collection, which the
+    by-source summary needs to calibrate at crop level.
+    """
     by_clip: dict[str, list[float]] = defaultdict(list)
-    labels = {}
+    labels, collections = {}, {}
     for row, p in zip(rows, crop_p):
         by_clip[row["source"]].append(float(p))
         labels[row["source"]] = int(row["label"])
-    return [{"source": s, "label": labels[s], "fold": fold, "crops": len(ps),
-             "p_fake": float(np.mean(ps))} for s, ps in sorted(by_clip.items())]
+        collections[row["source"]] = row.get("collection", "")
+    out = []
+    for s, ps in sorted(by_clip.items()):
+        clip = {"source": s, "label": labels[s], "fold": fold, "crops": len(ps), "p_fake": float(np.mean(ps))}
+        if keep_crops:
+            clip.update(collection=collections[s], crop_p=[round(p, 6) for p in ps])
+        out.append(clip)
+    return out
 
 
 def summarise(spec: TrainSpec, folds: list[str], clips: list[dict], frames: list[tuple[int, float]],
@@ -110,18 +153,21 @@ def summarise(spec: TrainSpec, folds: list[str], clips: list[dict], frames: list
 
 def cross_validate(spec: TrainSpec, out: Path, folds: list[str] | None = None,
                    settings: Settings | None = None,
-                   on_fold: Callable[[int, int, str], None] | None = None) -> dict:
-    """Train ``spec`` once per fold with that fold held out; score the held-out clips; pool.
+                   on_fold: Callable[[int, int, str], None] | None = None,
+                   by_source: bool = False) -> dict:
+    """Train ``spec`` once per fold (or source) with it held out; score the held-out clips; pool.
 
     Args:
         spec: the recipe (its tag gets ``-cvK`` per fold; its splits are set per fold).
         out: folder for the fold runs, their cards and weights, and ``crossval.json``.
-        folds: the folds to hold out (default every ``fold*`` split of the dataset).
+        folds: the folds (or, with ``by_source``, the sources) to hold out; default all of them.
         settings: paths; defaults to get_settings().
         on_fold: called as on_fold(k, n, fold) before each fold trains (progress).
+        by_source: hold out whole collections (source folders) instead of ``fold*`` splits.
 
     Returns:
-        The result of :func:`summarise`, also written to ``out/crossval.json``.
+        The result of :func:`summarise` (or :func:`core.crossval_report.summarise_by_source`),
+        also written to ``out/crossval.json``.
 
     Raises:
         TrainError / DFIError: a bad spec or dataset, or a fold whose training failed.
@@ -132,7 +178,11 @@ def cross_validate(spec: TrainSpec, out: Path, folds: list[str] | None = None,
     spec = resolve(spec)
     data = Path(spec.data).expanduser()
     rows = read_manifest(data)
-    all_folds, folds = fold_names(rows, folds)
+    if by_source:
+        _, folds = collection_names(rows, folds)
+        all_splits = sorted({r["split"] for r in rows})
+    else:
+        all_folds, folds = fold_names(rows, folds)
     out.mkdir(parents=True, exist_ok=True)
     clips: list[dict] = []
     frames: list[tuple[int, float]] = []
@@ -140,18 +190,30 @@ def cross_validate(spec: TrainSpec, out: Path, folds: list[str] | None = None,
     for k, fold in enumerate(folds):
         if on_fold:
             on_fold(k, len(folds), fold)
+        if by_source:
+            # Every split trains; only the held-out source is left out (no validation split, so
+            # no checkpoint is ever chosen on the source being scored).
+            held_rows = dict(train_splits=all_splits, exclude_collections=[fold])
+        else:
+            held_rows = dict(train_splits=[f for f in all_folds if f != fold])
         fold_spec = dataclasses.replace(
-            spec, tag=f"{spec.tag}-cv{k}", train_splits=[f for f in all_folds if f != fold], val_split="",
+            spec, tag=f"{spec.tag}-cv{k}", val_split="", **held_rows,
             out=str(out / f"cv{k}"), cards_dir=str(out / "cards"), weights_dir=str(out / "weights"))
         result = run_training(fold_spec, settings)
         if result.state != "succeeded":
             raise TrainError(f"fold {fold} ended {result.state}; see {result.run_dir / 'train.log'}")
-        held = [r for r in rows if r["split"] == fold]
+        held = [r for r in rows if (r["collection"] if by_source else r["split"]) == fold]
         crop_p = score_crops(result.card_path, out / "weights", held, settings)
         frames += [(int(r["label"]), float(q)) for r, q in zip(held, crop_p)]
-        clips += clip_scores(held, crop_p, fold)
+        clips += clip_scores(held, crop_p, fold, keep_crops=by_source)
         fold_runs.append({"fold": fold, "run": str(result.run_dir), "card": str(result.card_path),
                           "weights": str(result.weights_path), "best_epoch": result.best_epoch})
-    summary = summarise(spec, folds, clips, frames, fold_runs)
+        # Written after every fold: a long cross-validation cut short keeps what it measured.
+        (out / "partial.json").write_text(json.dumps({"clips": clips, "runs": fold_runs}) + "\n",
+                                          encoding="utf-8")
+    if by_source:
+        summary = summarise_by_source(spec, folds, clips, fold_runs)
+    else:
+        summary = summarise(spec, folds, clips, frames, fold_runs)
     (out / "crossval.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     return summary

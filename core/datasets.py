@@ -100,8 +100,22 @@ def read_csv_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
+def collection_of(source: str) -> str:
+    """The collection of a source path ``real/<collection>/…/clip.mp4``: its first sub-folder.
+
+    A collection is a whole source of clips (a dataset, a generator family with the recordings
+    it was driven by); ``cross-validate --by-source`` holds one out at a time. A file directly
+    under ``real/`` or ``fake/`` belongs to no collection (``""``).
+    """
+    parts = source.split("/")
+    return parts[1] if len(parts) >= 3 else ""
+
+
 def read_manifest(dataset_dir: Path) -> list[dict]:
     """The crops of a dataset folder, typed: label/frame_index/track_id int, time_s float, abs path.
+
+    Each row also gets ``collection`` (see :func:`collection_of`), derived from its source path,
+    so datasets made before collections existed read the same way.
 
     Raises:
         DatasetError: the folder has no manifest.csv.
@@ -114,7 +128,7 @@ def read_manifest(dataset_dir: Path) -> list[dict]:
     for row in read_csv_rows(path):
         rows.append({**row, "file": Path(dataset_dir) / row["path"], "label": int(row["label"]),
                      "frame_index": int(row["frame_index"]), "track_id": int(row["track_id"]),
-                     "time_s": float(row["time_s"])})
+                     "time_s": float(row["time_s"]), "collection": collection_of(row["source"])})
     return rows
 
 

@@ -16,6 +16,14 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SAMPLES_DIR = PROJECT_ROOT / "samples"  # the shipped sample clips (the app's "Try a sample", bench)
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
+# The name Keras caches its ImageNet Xception (no top) weights under.
+IMAGENET_XCEPTION_FILE = "xception_weights_tf_dim_ordering_tf_kernels_notop.h5"
+
+
+def keras_imagenet_cache_file() -> Path:
+    """Where Keras caches the ImageNet Xception file: ``$KERAS_HOME/models``, else ~/.keras/models."""
+    home = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras").expanduser()
+    return home / "models" / IMAGENET_XCEPTION_FILE
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,8 @@ class Settings:
     # The Ray cluster the Train page submits to by default ("" = none; the page can set one):
     # the dashboard's HTTP address, e.g. http://127.0.0.1:8265.
     ray_address: str = ""
+    # Xception's ImageNet starting weights; None = the Keras cache file (keras_imagenet_cache_file).
+    imagenet_weights: Path | None = None
 
     # Upload and clip limits: a clip outside them is refused with InvalidClipError.
     max_upload_mb: int = 200
@@ -60,6 +70,11 @@ class Settings:
         """Folders searched for weight files, first match wins."""
         dirs = [self.weights_dir] if self.weights_dir else []
         return dirs + [self.project_weights_dir, self.cache_dir / "weights"]
+
+    def imagenet_weights_file(self) -> Path:
+        """The one place init "imagenet" reads (and its download writes): ``imagenet_weights`` when
+        set, else the file in the Keras cache. Says where it should be; does not check it exists."""
+        return self.imagenet_weights or keras_imagenet_cache_file()
 
 
 def _coerce(field: dataclasses.Field, raw: str):

@@ -58,8 +58,10 @@ def select_rows(rows: list[dict], spec: TrainSpec) -> tuple[list[dict], list[dic
     unknown = [s for s in train_splits + ([spec.val_split] if spec.val_split else []) if s not in splits]
     if unknown and spec.train_splits:
         raise TrainError(f"split(s) {', '.join(unknown)} not in {spec.data} (it has {', '.join(splits)})")
-    train = [r for r in rows if r["split"] in train_splits]
-    val = [r for r in rows if spec.val_split and r["split"] == spec.val_split]
+    excluded = set(spec.exclude_collections or ())
+    train = [r for r in rows if r["split"] in train_splits and r["collection"] not in excluded]
+    val = [r for r in rows if spec.val_split and r["split"] == spec.val_split
+           and r["collection"] not in excluded]
     labels = {r["label"] for r in train}
     needed = {0} if spec.pseudo_fakes == "only" else {0, 1}
     if not train or not needed <= labels:

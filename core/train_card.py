@@ -74,6 +74,16 @@ def publish(spec: TrainSpec, files: RunFiles, settings, monitor: str, train_rows
     arch = models.ARCHITECTURES[spec.arch]
     sources = {r["source"] for r in train_rows}
     extras = [f"pseudo-fakes {spec.pseudo_fakes}"] if spec.pseudo_fakes != "off" else []
+    if spec.roundtrip:
+        extras.append("every crop through a random resolution/JPEG/blur round trip")
+    if spec.cache_trunk:
+        extras.append(f"head for {spec.head_epochs} epochs, then the top {spec.trainable_blocks} "
+                      f"block(s) at lr {spec.finetune_lr:g} on cached features of the frozen trunk "
+                      f"({spec.cache_variants} random variants per crop)")
+    elif spec.arch == "xception" and spec.init != "random" and spec.head_epochs:
+        extras.append(f"head for {spec.head_epochs} epochs, then the top {spec.trainable_blocks} "
+                      f"blocks at lr {spec.finetune_lr:g}")
+    extras.append(f"input {spec.input_size} px")
     card = ModelCard(
         id=card_id, family=arch.family, architecture=spec.arch,
         display_name=f"{arch.display_name} ({spec.tag})",

@@ -14,10 +14,10 @@ import cv2
 import keras
 import numpy as np
 
-from core.augment import augment_crop
+from core.augment import augment_crop, format_roundtrip
 from core.pseudo_fakes import self_blend
 
-BALANCE_MODES = ("none", "weights", "sampling")
+BALANCE_MODES = ("none", "weights", "sources", "sampling")
 PSEUDO_FAKE_MODES = ("off", "add", "only")
 # Decoded crops are kept in memory when the set is at most this many crops (~0.3 MB each at the
 # dataset's 320 px cap): small sets are then read from disk once instead of once per epoch.
@@ -70,6 +70,36 @@ def item_label(rows: Sequence[dict], item: tuple[int, bool]) -> int:
     return 1 if item[1] else int(rows[item[0]]["label"])
 
 
+def item_weights(rows: Sequence[dict], items: Sequence[tuple[int, bool]], balance: str) -> np.ndarray:
+    """A training weight per item, normalised to mean 1 with equal total weight per class.
+
+    - "weights": inverse class frequency.
+    - "sources": first, within each collection (``row["collection"]``), real and fake items get
+      equal total weight, so a collection holding mostly fakes (DFDC's face-crop clips, a
+      generator's demos) cannot teach "this source means fake"; a collection holding one label
+      only keeps half its weight. Then the classes are balanced overall.
+    - "none" and "sampling": all ones (sampling balances by repeating items instead).
+    """
+    labels = np.array([item_label(rows, it) for it in items], dtype=np.int64)
+    weights = np.ones(len(items), dtype=np.float64)
+    if balance == "sources":
+        collections = np.array([rows[i].get("collection", "") for i, _ in items], dtype=object)
+        for name in set(collections.tolist()):
+            in_c = collections == name
+            counts = [int((in_c & (labels == c)).sum()) for c in (0, 1)]
+            for c in (0, 1):
+                if counts[c]:
+                    share = 0.5 if all(counts) else 0.25
+                    weights[in_c & (labels == c)] = share * in_c.sum() / counts[c]
+    if balance in ("weights", "sources"):
+        totals = [weights[labels == c].sum() for c in (0, 1)]
+        if min(totals) > 0:
+            whole = weights.sum()
+            for c in (0, 1):
+                weights[labels == c] *= whole / (2.0 * totals[c])
+    return weights * (len(items) / weights.sum()) if len(items) else weights
+
+
 class CropDataset(keras.utils.PyDataset):
     """Batches ``(x, y, sample_weight)`` of face crops from manifest rows.
 
@@ -81,8 +111,10 @@ class CropDataset(keras.utils.PyDataset):
         training: shuffle, augment and make fresh pseudo-fakes each epoch; else a fixed order.
         augment: apply core.augment (training only).
         pseudo_fakes: "off", "add" or "only" (training only; see :func:`plan_items`).
-        balance: "weights" (inverse class frequency as sample weights), "sampling" (oversample
-            the smaller class each epoch), or "none".
+        balance: "weights" (inverse class frequency as sample weights), "sources" (balanced
+            within each collection too, see :func:`item_weights`), "sampling" (oversample the
+            smaller class each epoch), or "none".
+        roundtrip: pass every training crop through :func:`core.augment.format_roundtrip`.
         seed: base seed; epoch e uses seed + e, so a run is reproducible.
         steps: batches per epoch (default: enough to cover the items once).
         **kwargs: PyDataset's workers / use_multiprocessing / max_queue_size.
@@ -90,7 +122,8 @@ class CropDataset(keras.utils.PyDataset):
 
     def __init__(self, rows: Sequence[dict], input_size: int, preprocess: str, batch_size: int,
                  training: bool = False, augment: bool = False, pseudo_fakes: str = "off",
-                 balance: str = "weights", seed: int = 0, steps: int | None = None, **kwargs):
+                 balance: str = "weights", seed: int = 0, steps: int | None = None,
+                 roundtrip: bool = False, **kwargs):
         super().__init__(**kwargs)
         if balance not in BALANCE_MODES:
             raise ValueError(f"balance must be one of {', '.join(BALANCE_MODES)}")
@@ -99,13 +132,12 @@ class CropDataset(keras.utils.PyDataset):
         self.rows = list(rows)
         self.input_size, self.preprocess, self.batch_size = input_size, preprocess, batch_size
         self.training, self.augment, self.balance, self.seed = training, augment, balance, seed
+        self.roundtrip = roundtrip
         self.base_items = plan_items(self.rows, pseudo_fakes if training else "off")
         labels = np.array([item_label(self.rows, it) for it in self.base_items])
         counts = np.bincount(labels, minlength=2)
         self.class_counts = (int(counts[0]), int(counts[1]))
-        # Inverse frequency, normalised so the mean weight over the items is 1.
-        self.class_weight = (np.where(counts > 0, labels.size / (2.0 * np.maximum(counts, 1)), 0.0)
-                             if balance == "weights" and counts.min() > 0 else np.ones(2))
+        self.item_weight = dict(zip(self.base_items, item_weights(self.rows, self.base_items, balance)))
         self.epoch = 0
         self.items = self._epoch_items()
         self.steps = steps or max(1, -(-len(self.items) // batch_size))
@@ -148,10 +180,12 @@ class CropDataset(keras.utils.PyDataset):
                 image, _ = self_blend(image, rng)
             if self.training and self.augment:
                 image = augment_crop(image, rng)
+            if self.training and self.roundtrip:
+                image = format_roundtrip(image, rng)
             images.append(image)
             labels.append(1 if pseudo else int(self.rows[row_index]["label"]))
         y = np.asarray(labels, dtype=np.float32).reshape(-1, 1)
-        weights = self.class_weight[np.asarray(labels)].astype(np.float32)
+        weights = np.asarray([self.item_weight[item] for item in picked], dtype=np.float32)
         return prepare_batch(images, self.input_size, self.preprocess), y, weights
 
     def on_epoch_end(self) -> None:

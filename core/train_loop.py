@@ -74,12 +74,18 @@ def fit_run(spec: TrainSpec, files: RunFiles, settings, verbose: int) -> TrainRe
             output = keras.layers.Activation("linear", dtype="float32", name="to_float32")(output)
         model = keras.Model(inputs, output, name="trainer")
 
-    common = dict(input_size=spec.input_size, preprocess=preprocess, batch_size=spec.batch,
-                  seed=spec.seed, workers=spec.workers, use_multiprocessing=False)
-    train_ds = CropDataset(train_rows, training=True, augment=spec.augment,
-                           pseudo_fakes=spec.pseudo_fakes, balance=spec.balance,
-                           steps=spec.steps_per_epoch, **common)
-    val_ds = CropDataset(val_rows, balance="none", **common) if val_rows else None
+    if spec.cache_trunk:
+        from core.trunk_cache import cached_datasets
+
+        # Train the open blocks and the head on cached trunk features (same layers as net).
+        model, train_ds, val_ds = cached_datasets(spec, net, train_rows, val_rows, init_note, files.log)
+    else:
+        common = dict(input_size=spec.input_size, preprocess=preprocess, batch_size=spec.batch,
+                      seed=spec.seed, workers=spec.workers, use_multiprocessing=False)
+        train_ds = CropDataset(train_rows, training=True, augment=spec.augment,
+                               pseudo_fakes=spec.pseudo_fakes, balance=spec.balance,
+                               steps=spec.steps_per_epoch, roundtrip=spec.roundtrip, **common)
+        val_ds = CropDataset(val_rows, balance="none", **common) if val_rows else None
     monitor, mode = _monitor(val_rows)
     files.log(f"{spec.arch}.{spec.tag}: {init_note}; {hardware_note(n_gpus)}")
     files.log(f"train: {len(train_rows)} crops (real, fake per epoch incl. pseudo-fakes: "
@@ -88,7 +94,8 @@ def fit_run(spec: TrainSpec, files: RunFiles, settings, verbose: int) -> TrainRe
 
     callback = None
     for phase, first, end, lr in _phases(spec, arch.family):
-        if arch.family == "xception" and spec.init != "random":
+        # A cached trunk is frozen whatever it started from, so its phases apply to random too.
+        if arch.family == "xception" and (spec.init != "random" or spec.cache_trunk):
             set_xception_phase(net, phase, spec.trainable_blocks)
         with scope:
             model.compile(optimizer=_optimizer(spec, lr, arch.family), loss=_loss(spec),

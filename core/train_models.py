@@ -8,7 +8,6 @@ are used), which only runs when GPUs exist.
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 from pathlib import Path
 
@@ -17,8 +16,8 @@ import keras
 import numpy as np
 
 from core.errors import DFIError
+from core.settings import keras_imagenet_cache_file
 
-IMAGENET_XCEPTION_FILE = "xception_weights_tf_dim_ordering_tf_kernels_notop.h5"
 # Xception's exit-flow and middle-flow blocks, deepest last; fine-tuning unfreezes from the end.
 XCEPTION_BLOCKS = tuple(f"block{i}_" for i in range(1, 15))
 
@@ -39,10 +38,28 @@ def build_architecture(architecture: str, input_size: int | None = None) -> kera
     return ARCHITECTURES[architecture].build(input_size)
 
 
-def keras_imagenet_file() -> Path:
-    """Where Keras caches the ImageNet Xception (no top) file: ``$KERAS_HOME/models`` or ~/.keras."""
-    home = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras")).expanduser()
-    return home / "models" / IMAGENET_XCEPTION_FILE
+def imagenet_missing_message(settings) -> str:
+    """One line naming where the ImageNet file was looked for, the other place, and the download."""
+    cache = keras_imagenet_cache_file()
+    if settings.imagenet_weights:
+        where = (f"not found at {settings.imagenet_weights} (DFI_IMAGENET_WEIGHTS; the Keras cache, "
+                 f"{cache}, is read only when it is unset)")
+    else:
+        where = f"not in the Keras cache ({cache}), and DFI_IMAGENET_WEIGHTS names no other file"
+    return (f"ImageNet Xception weights {where}; get them with "
+            "`python -m core models --download imagenet-xception`, or use --init random or a card id")
+
+
+def _load_imagenet(model: keras.Model, path: Path) -> None:
+    """Load the ImageNet file into the model's Xception backbone, refusing plainly what is not one."""
+    backbone = backbone_of(model)
+    if backbone is None:
+        raise TrainError("the Xception model has no nested backbone to load ImageNet weights into")
+    try:
+        backbone.load_weights(str(path))
+    except (OSError, ValueError) as exc:  # not HDF5, or another network's layers and shapes
+        raise TrainError(f"cannot load ImageNet Xception weights from {path}: it is not Keras' Xception "
+                         f"(no top) weights file ({type(exc).__name__})") from None
 
 
 def backbone_of(model: keras.Model) -> keras.Model | None:
@@ -64,13 +81,15 @@ def initialise(model: keras.Model, architecture: str, init: str, settings) -> st
     Args:
         model: a fresh model of ``architecture``.
         architecture: registry architecture name.
-        init: "random"; "imagenet" (Xception only, from the Keras cache, never downloaded); or a
+        init: "random"; "imagenet" (Xception only, from ``settings.imagenet_weights_file()``:
+            the ``imagenet_weights`` setting, else the Keras cache; never downloaded here); or a
             card id of the same architecture, whose verified weights are loaded. A card whose
             output is P(real) (the MesoNet authors') gets its last layer negated, which turns
             sigmoid(z) into sigmoid(-z) = 1 - P(real) = P(fake), the label training uses.
 
     Raises:
-        TrainError: ImageNet asked for but absent or not Xception; a card of another architecture.
+        TrainError: ImageNet asked for but absent, unreadable or not Xception; a card of another
+            architecture.
         WeightsMissingError / WeightsHashError: the card's weights are missing or damaged.
     """
     if init == "random":
@@ -78,15 +97,10 @@ def initialise(model: keras.Model, architecture: str, init: str, settings) -> st
     if init == "imagenet":
         if architecture != "xception":
             raise TrainError(f"ImageNet weights exist only for Xception, not {architecture}")
-        path = keras_imagenet_file()
+        path = settings.imagenet_weights_file()
         if not path.is_file():
-            raise TrainError(
-                f"ImageNet Xception weights are not in the Keras cache ({path}); this machine cannot "
-                "download them. Copy the file there, or use --init random or a card id")
-        backbone = backbone_of(model)
-        if backbone is None:
-            raise TrainError("the Xception model has no nested backbone to load ImageNet weights into")
-        backbone.load_weights(str(path))
+            raise TrainError(imagenet_missing_message(settings))
+        _load_imagenet(model, path)
         return f"ImageNet Xception backbone ({path.name})"
     import models
     from models.weights import require_weights

@@ -45,11 +45,22 @@ class TrainSpec:
         batch, lr, loss: batch size (global, over all GPUs), learning rate, "bce" or "mse".
         finetune_lr: Xception phase 2 learning rate (default lr / 10).
         augment: flip, JPEG, brightness/contrast, blur on training crops.
-        balance: "weights", "sampling" or "none".
+        roundtrip: also pass every training crop, real or fake alike, through a random
+            resolution and re-compression round trip (down- and up-scaling, JPEG, blur), so that
+            neither label owns a format (see :func:`core.augment.format_roundtrip`).
+        balance: "weights" (by class), "sources" (by class within each collection, so that a
+            collection holding mostly one label cannot teach "this source means fake"),
+            "sampling" or "none".
         pseudo_fakes: "off", "add" (SBI fakes from real crops added) or "only" (real crops + SBI).
         train_splits: dataset splits to train on (default: all except ``val_split`` and test).
+        exclude_collections: collections (sub-folders of real/ and fake/, see
+            :func:`core.datasets.collection_of`) left out of training and validation entirely:
+            ``cross-validate --by-source`` holds a whole source out this way.
         val_split: split used for validation and the best checkpoint ("" for none).
         steps_per_epoch: cap (or repeat) batches per epoch; default one pass.
+        cache_trunk: Xception only: compute the frozen trunk's features once and train only the
+            top ``trainable_blocks`` (1 or 2) and the head on them (see :mod:`core.trunk_cache`).
+        cache_variants: random variants of each crop in that cache (epochs cycle through them).
         seed, workers: random seed; PyDataset worker threads.
         float16: store the card's weight file in float16 (loads into float32).
         threshold, band: the card's decision threshold and uncertain band.
@@ -71,11 +82,15 @@ class TrainSpec:
     finetune_lr: float | None = None
     loss: str | None = None
     augment: bool = True
+    roundtrip: bool = False
     balance: str = "weights"
     pseudo_fakes: str = "off"
     train_splits: list[str] | None = None
+    exclude_collections: list[str] | None = None
     val_split: str = "val"
     steps_per_epoch: int | None = None
+    cache_trunk: bool = False
+    cache_variants: int = 2
     seed: int = 0
     workers: int = 2
     float16: bool | None = None
@@ -151,7 +166,7 @@ def resolve(spec: TrainSpec) -> TrainSpec:
         raise TrainError(f"{spec.arch} takes input sides of {takes} pixels, not {spec.input_size}")
     if spec.finetune_lr is None:
         spec = dataclasses.replace(spec, finetune_lr=spec.lr / 10)
-    two_phase = family == "xception" and spec.init != "random"
+    two_phase = family == "xception" and (spec.init != "random" or spec.cache_trunk)
     if spec.head_epochs is None:
         spec = dataclasses.replace(spec, head_epochs=max(1, spec.epochs // 4) if two_phase else 0)
 
@@ -167,6 +182,10 @@ def resolve(spec: TrainSpec) -> TrainSpec:
         (spec.pseudo_fakes in PSEUDO_FAKE_MODES, f"pseudo_fakes must be one of {', '.join(PSEUDO_FAKE_MODES)}"),
         (spec.steps_per_epoch is None or spec.steps_per_epoch >= 1, "steps_per_epoch must be at least 1"),
         (spec.workers >= 1, "workers must be at least 1"),
+        (not spec.cache_trunk or family == "xception", "cache_trunk is for Xception only"),
+        (not spec.cache_trunk or spec.trainable_blocks in (1, 2),
+         "cache_trunk trains the top 1 or 2 blocks: set trainable_blocks to 1 or 2"),
+        (1 <= spec.cache_variants <= 16, "cache_variants must be between 1 and 16"),
         (len(spec.band) == 2 and 0 <= spec.band[0] <= spec.threshold <= spec.band[1] <= 1,
          "need 0 <= band lower <= threshold <= band upper <= 1"),
     ]

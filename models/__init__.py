@@ -173,14 +173,22 @@ def load_model(model_id: str, settings: Settings | None = None) -> "Detector":
     return detector
 
 
-def _auc(card: ModelCard) -> float:
+def _auc(card: ModelCard) -> tuple[bool, float]:
+    """How a card ranks for the default: measured on sources it never saw first, then its AUC.
+
+    An AUC measured on clips of sources the model trained on (held-out clips of the same datasets)
+    flatters it; one measured on whole sources it never saw is what a new user's clip meets. So
+    ``metrics.out_of_source`` cards outrank the others whatever their numbers.
+    """
     value = card.metrics.get("video_auc")
-    return float(value) if isinstance(value, (int, float)) else float("-inf")
+    auc = float(value) if isinstance(value, (int, float)) else float("-inf")
+    return card.metrics.get("out_of_source") is True, auc
 
 
 def default_model_ids(settings: Settings | None = None) -> list[str]:
     """One card id per family: the user's choice (models/defaults.py) while its weights are
-    present, else the best video AUC among cards whose weights are present.
+    present, else the best video AUC among cards whose weights are present (cards measured out of
+    source first, see :func:`_auc`).
 
     A family with no usable weights still contributes its best card, so the analysis can report
     it as unavailable. Ties go to the first id in sorted order.

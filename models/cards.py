@@ -2,13 +2,15 @@
 
 A card says which architecture to build, how to preprocess, what the raw output means, which
 weight file (by name and sha256) to load, the decision threshold and uncertain band, and how well
-it did under which protocol. Shipped cards live in ``models/cards/``; cards the user trains or adds
-live in ``Settings.user_cards_dir`` and override a shipped card of the same id.
+it did under which protocol, and optionally how its raw scores are calibrated. Shipped cards live
+in ``models/cards/``; cards the user trains or adds live in ``Settings.user_cards_dir`` and override
+a shipped card of the same id.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -21,6 +23,10 @@ SHIPPED_CARDS_DIR = Path(__file__).resolve().parent / "cards"
 FAMILIES = ("xception", "mesonet")
 PREPROCESS = ("unit", "xception")
 OUTPUTS = ("p_fake", "p_real")
+# The methods core.calibration.apply_calibration knows; named here too so that reading cards never
+# imports sklearn (listing models stays cheap).
+CALIBRATION_METHODS = ("platt",)
+_CALIBRATION_KEYS = ("method", "a", "b", "n", "fitted_on")
 # Keras load_weights reads these as weights only; a full-model format (.keras) is refused.
 WEIGHT_SUFFIXES = (".h5", ".hdf5")
 _ID_RE = re.compile(r"^[a-z0-9_]+\.[a-z0-9_-]+$")
@@ -64,6 +70,8 @@ class ModelCard:
     metrics: dict[str, Any]
     created: str
     description: str
+    # Platt scaling of the raw p_fake ({"method": "platt", "a", "b", ...}); None = scores as they are.
+    calibration: dict[str, Any] | None = None
     source: Path | None = field(default=None, compare=False)  # the file it was read from
 
     def to_dict(self) -> dict[str, Any]:
@@ -73,6 +81,9 @@ class ModelCard:
         data["band"] = [float(self.band[0]), float(self.band[1])]
         if data["weights"]["note"] is None:
             data["weights"].pop("note")
+        if data["calibration"] is None:
+            # Omitted rather than null, so a card without calibration rewrites byte-identically.
+            data.pop("calibration")
         return data
 
 
@@ -116,12 +127,14 @@ def card_from_dict(data: dict[str, Any], where: str, architectures: dict[str, st
     for key in ("display_name", "trained_on", "created", "description"):
         if not isinstance(data[key], str) or not data[key].strip():
             raise fail(f"{key} must be a non-empty string")
+    calibration = _calibration_from_dict(data.get("calibration"), fail)
     return ModelCard(
         id=data["id"], family=data["family"], architecture=data["architecture"],
         display_name=data["display_name"], input_size=data["input_size"],
         preprocess=data["preprocess"], output=data["output"], weights=weights,
         threshold=threshold, band=band, trained_on=data["trained_on"],
         metrics=dict(data["metrics"]), created=data["created"], description=data["description"],
+        calibration=calibration,
     )
 
 
@@ -143,6 +156,34 @@ def _weights_from_dict(raw: Any, fail) -> WeightsSpec:
     if url is not None and (not isinstance(url, str) or not url.startswith(("https://", "http://"))):
         raise fail("weights.url must be an http(s) address or null")
     return WeightsSpec(file=name, sha256=sha, url=url, license=str(raw["license"]), note=raw.get("note"))
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _calibration_from_dict(raw: Any, fail) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise fail("calibration must be an object or null")
+    unknown = sorted(set(raw) - set(_CALIBRATION_KEYS))
+    if unknown:
+        raise fail(f"calibration has unknown field(s) {', '.join(unknown)} "
+                   f"(it may hold {', '.join(_CALIBRATION_KEYS)})")
+    if raw.get("method") not in CALIBRATION_METHODS:
+        raise fail(f"calibration.method {raw.get('method')!r} is not one of {', '.join(CALIBRATION_METHODS)}")
+    # A slope <= 0 would reverse or flatten the ranking: the calibrated score must still rise
+    # with the network's.
+    if not _is_number(raw.get("a")) or raw["a"] <= 0:
+        raise fail("calibration.a must be a number above 0")
+    if not _is_number(raw.get("b")):
+        raise fail("calibration.b must be a number")
+    if "n" in raw and (not isinstance(raw["n"], int) or isinstance(raw["n"], bool) or raw["n"] < 0):
+        raise fail("calibration.n must be a whole number of clips")
+    if "fitted_on" in raw and not isinstance(raw["fitted_on"], str):
+        raise fail("calibration.fitted_on must be a string")
+    return dict(raw)
 
 
 def _decision_from_dict(data: dict[str, Any], fail) -> tuple[float, tuple[float, float]]:

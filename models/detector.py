@@ -18,6 +18,7 @@ import cv2
 import keras
 import numpy as np
 
+from core.calibration import apply_calibration
 from models.cards import ModelCard
 
 
@@ -75,7 +76,7 @@ def preprocess_crops(crops: np.ndarray | Sequence[np.ndarray], input_size: int, 
 
 
 class Detector:
-    """One model with its card: ``predict(crops)`` gives p_fake per crop.
+    """One model with its card: ``predict(crops)`` gives calibrated p_fake per crop.
 
     Thread-safe for inference: Streamlit shares one instance across sessions (cache_resource).
     """
@@ -96,17 +97,27 @@ class Detector:
         return preprocess_crops(crops, self.card.input_size, self.card.preprocess)
 
     def predict(self, crops: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
-        """p_fake for each crop, in one batched forward pass.
+        """p_fake for each crop, in one batched forward pass, calibrated as the card says.
 
         Args:
             crops: uint8 RGB, either an (N, H, W, 3) array or a list of (H, W, 3) arrays of any
                 sizes; each is resized to the card's input size.
 
         Returns:
-            float64 array (N,) of p_fake in [0, 1] (empty for no crops).
+            float64 array (N,) of p_fake in [0, 1] (empty for no crops): :meth:`predict_raw`
+            passed through the card's ``calibration`` (unchanged when the card has none).
 
         Raises:
             ValueError: a crop is not an (H, W, 3) uint8 array.
+        """
+        return apply_calibration(self.card.calibration, self.predict_raw(crops))
+
+    def predict_raw(self, crops: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
+        """The network's own p_fake for each crop, before calibration (for fitting a calibration
+        and for checking reloaded weights against the trained network).
+
+        Takes and returns what :meth:`predict` does; ``p_real`` outputs are already turned
+        into p_fake.
         """
         batch = self.preprocess(crops)
         if batch.shape[0] == 0:

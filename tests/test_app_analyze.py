@@ -92,7 +92,7 @@ def test_start_page_offers_upload_sample_and_options():
     assert "Not available here" in texts(at.sidebar.caption)
     listed = texts(at.sidebar.markdown)
     assert "`meso4.df` · mesonet · its weights file (Meso4_DF.h5) is not installed" in listed
-    assert "`xception.dfi1` · xception · " in listed
+    assert "`xception.dfi2` · xception · " in listed
 
 
 @pytest.mark.shared
@@ -260,16 +260,16 @@ def test_card_metrics_in_words_with_the_auc_interval():
 @pytest.mark.shared
 @pytest.mark.slow
 def test_heatmaps_toggle_shows_overlays_for_both_detectors(with_mesonet, monkeypatch, shared_data):
-    """A real shared clip with both families (shipped xception.dfi1, the authors' meso4.df): the
+    """A real shared clip with both families (shipped xception.dfi2, the authors' meso4.df): the
     heatmaps appear only when asked, one per crop and detector, with what the colours mean."""
     monkeypatch.delenv("DFI_PROJECT_WEIGHTS_DIR")  # the shipped weights in models/weights/
     clip = shared_data / "clips" / "real" / "ffpp_youtube_c40_183.mp4"
     at = start()
     at.select_slider(key=_ui.FRAMES_KEY).set_value(8)
-    at.multiselect(key=_ui.MODELS_KEY).set_value(["xception.dfi1", "meso4.df"])
+    at.multiselect(key=_ui.MODELS_KEY).set_value(["xception.dfi2", "meso4.df"])
     at.file_uploader(key=_ui.UPLOAD_KEY).set_value((clip.name, clip.read_bytes(), "video/mp4")).run()
     assert not at.exception and not at.error, texts(at.error)
-    assert set(verdict_cards(at)) == {"xception.dfi1", "meso4.df"}
+    assert set(verdict_cards(at)) == {"xception.dfi2", "meso4.df"}
     assert at.toggle(key=_ui.HEATMAPS_TOGGLE_KEY).value is False
     gallery = [b for b in html_bodies(at) if "dfi-crop-img" in b]
     assert len(gallery) == 1 and 'class="dfi-heat-img"' not in gallery[0]  # never on the default path
@@ -280,7 +280,7 @@ def test_heatmaps_toggle_shows_overlays_for_both_detectors(with_mesonet, monkeyp
     assert not at.exception and not at.error and not at.warning, texts(at.warning)
     gallery = [b for b in html_bodies(at) if "dfi-crop-img" in b]
     assert len(gallery) == 1
-    for card_id in ("xception.dfi1", "meso4.df"):
+    for card_id in ("xception.dfi2", "meso4.df"):
         overlays = gallery[0].count(f'class="dfi-heat-img" data-model="{card_id}"')
         assert overlays == crops, f"{card_id}: {overlays} heatmaps for {crops} crops"
     assert gallery[0].count('src="data:image/jpeg;base64,') == 3 * crops
@@ -290,7 +290,7 @@ def test_heatmaps_toggle_shows_overlays_for_both_detectors(with_mesonet, monkeyp
     # A second session on the same clip gets the heatmaps from the server-wide cache.
     again = start()
     again.select_slider(key=_ui.FRAMES_KEY).set_value(8)
-    again.multiselect(key=_ui.MODELS_KEY).set_value(["xception.dfi1", "meso4.df"])
+    again.multiselect(key=_ui.MODELS_KEY).set_value(["xception.dfi2", "meso4.df"])
     again.file_uploader(key=_ui.UPLOAD_KEY).set_value((clip.name, clip.read_bytes(), "video/mp4")).run()
     t0 = time.perf_counter()
     again.toggle(key=_ui.HEATMAPS_TOGGLE_KEY).set_value(True).run()

@@ -81,8 +81,8 @@ def test_every_card_is_listed_with_its_weights_state_and_a_download_button():
         assert card.display_name in text and "Weights not installed" in text and card.weights.license in text
     buttons = {b.key for b in at.button}
     assert {"download_weights_meso4.df", "download_weights_mesoinception4.f2f"} <= buttons
-    assert "download_weights_xception.dfi1" not in buttons  # nothing to download yet
-    assert "default" in card_text(at, "xception.dfi1")  # the only Xception is its family's default
+    assert "download_weights_xception.dfi2" not in buttons  # nothing to download yet
+    assert "default" in card_text(at, "xception.dfi2")  # the only Xception is its family's default
     assert [s.label for s in at.selectbox][:2] == ["Default MesoNet detector", "Default Xception detector"]
 
 
@@ -172,20 +172,20 @@ def test_uploaded_weights_are_saved_with_a_card_and_offered_on_the_analyze_page(
 
 def test_the_default_choice_is_saved_and_explained_when_its_weights_are_missing():
     at = open_page()
-    at.selectbox(key=_ui.default_key("mesonet")).set_value("mesoinception4.df").run()
+    at.selectbox(key=_ui.default_key("mesonet")).set_value("meso4.f2f").run()
     assert not at.exception
     saved = json.loads((get_settings().cache_dir / "defaults.json").read_text())
-    assert saved == {"mesonet": "mesoinception4.df"}
-    assert "mesoinception4.df is chosen, but its weights are not installed" in texts(at.caption)
+    assert saved == {"mesonet": "meso4.f2f"}
+    assert "meso4.f2f is chosen, but its weights are not installed" in texts(at.caption)
 
 
 @pytest.mark.shared
 def test_the_default_choice_moves_the_default_badge_and_the_analyze_default(mesonet_weights_dir, monkeypatch):
     monkeypatch.setenv("DFI_WEIGHTS_DIR", str(mesonet_weights_dir))
     at = open_page()
-    assert "default" in card_text(at, "meso4.f2f")  # the best measured video AUC
-    at.selectbox(key=_ui.default_key("mesonet")).set_value("mesoinception4.df").run()
-    assert "default" in card_text(at, "mesoinception4.df") and "default" not in card_text(at, "meso4.f2f")
-    assert "mesoinception4.df" in models.default_model_ids()
-    at.selectbox(key=_ui.default_key("mesonet")).set_value("automatic").run()
+    assert "default" in card_text(at, "mesoinception4.df")  # the best measured video AUC
+    at.selectbox(key=_ui.default_key("mesonet")).set_value("meso4.f2f").run()
+    assert "default" in card_text(at, "meso4.f2f") and "default" not in card_text(at, "mesoinception4.df")
     assert "meso4.f2f" in models.default_model_ids()
+    at.selectbox(key=_ui.default_key("mesonet")).set_value("automatic").run()
+    assert "mesoinception4.df" in models.default_model_ids()

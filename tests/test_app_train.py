@@ -184,10 +184,29 @@ def test_xception_starts_from_the_installed_card_when_imagenet_is_not_on_this_co
     from views._train_actions import init_choices
 
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))  # no ImageNet file there
+    monkeypatch.delenv("DFI_IMAGENET_WEIGHTS", raising=False)
     monkeypatch.delenv("DFI_PROJECT_WEIGHTS_DIR", raising=False)
     choices = list(init_choices("xception", get_settings()))
-    assert choices == ["xception.dfi1", "random"]
+    assert choices == ["xception.dfi2", "random"]
     (tmp_path / "keras" / "models").mkdir(parents=True)
     (tmp_path / "keras" / "models" / "xception_weights_tf_dim_ordering_tf_kernels_notop.h5").write_bytes(b"x")
     assert list(init_choices("xception", get_settings()))[0] == "imagenet"
     assert list(init_choices("meso4", get_settings()))[0] == "random"
+    # The setting, when given, is the one place looked at (as training does): the cache no longer counts.
+    monkeypatch.setenv("DFI_IMAGENET_WEIGHTS", str(tmp_path / "elsewhere.h5"))
+    assert "imagenet" not in init_choices("xception", get_settings())
+    (tmp_path / "elsewhere.h5").write_bytes(b"x")
+    assert list(init_choices("xception", get_settings()))[0] == "imagenet"
+
+
+def test_the_page_offers_imagenet_for_xception_only_when_its_file_is_there(page_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setenv("DFI_IMAGENET_WEIGHTS", str(tmp_path / "imagenet.h5"))
+    at = open_train_page()
+    at.selectbox(key=_ui.TRAIN_ARCH_KEY).set_value("xception").run()
+    assert not at.exception
+    assert not any("ImageNet" in o for o in at.selectbox(key=_ui.TRAIN_INIT_KEY).options)
+    (tmp_path / "imagenet.h5").write_bytes(b"x")
+    at.run()
+    options = at.selectbox(key=_ui.TRAIN_INIT_KEY).options
+    assert options[0].startswith("ImageNet") and not at.exception

@@ -125,7 +125,7 @@ def test_upload_real_clip_then_broken_file(server, browser, shared_data, shots, 
     cards = verdicts(page)
     assert len(cards) == 2
     # Both families run: the project's shipped Xception and the best MesoNet present.
-    assert cards["xception.dfi1"] in {"FAKE", "REAL", "UNCERTAIN"}
+    assert cards["xception.dfi2"] in {"FAKE", "REAL", "UNCERTAIN"}
     assert [v for k, v in cards.items() if k.startswith("meso")][0] in {"FAKE", "REAL", "UNCERTAIN"}
     page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
     assert page.locator("img.dfi-crop-img").count() >= 8
@@ -162,10 +162,10 @@ def test_heatmaps_beside_every_crop_and_for_a_clicked_dot(server, browser, share
     crops.first.wait_for(timeout=60_000)
     assert page.locator("img.dfi-heat-img").count() == 0  # only when asked
     page.get_by_text("Show where each detector looked").first.click()
-    page.locator("img.dfi-heat-img[data-model='xception.dfi1']").first.wait_for(timeout=ANALYSIS_TIMEOUT_MS)
+    page.locator("img.dfi-heat-img[data-model='xception.dfi2']").first.wait_for(timeout=ANALYSIS_TIMEOUT_MS)
     n = crops.count()
     assert n >= 8
-    assert page.locator("img.dfi-heat-img[data-model='xception.dfi1']").count() == n
+    assert page.locator("img.dfi-heat-img[data-model='xception.dfi2']").count() == n
     assert page.locator("img.dfi-heat-img[data-model^='meso']").count() == n
     assert page.get_by_text("not proof that anything was manipulated").count() >= 1
     page.get_by_role("button", name="Heatmaps (ZIP)").wait_for(timeout=30_000)

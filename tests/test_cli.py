@@ -184,7 +184,7 @@ def test_models_lists_every_card_with_weights_state(capsys, no_weights):
     assert main(["models", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["id"] for r in rows] == [c.id for c in models.list_models()]
-    xception = next(r for r in rows if r["id"] == "xception.dfi1")
+    xception = next(r for r in rows if r["id"] == "xception.dfi2")
     assert xception["weights"] == "missing" and not xception["sha256_ok"] and xception["default"]
     assert main(["models"]) == 0
     table = capsys.readouterr().out
@@ -202,8 +202,8 @@ def test_models_reports_present_weights(capsys, monkeypatch, mesonet_weights_dir
 
 
 def test_download_of_a_card_without_weights_is_a_clear_error(capsys, no_weights):
-    assert main(["models", "--download", "xception.dfi1"]) == 2
-    assert "xception.dfi1" in assert_one_error_line(capsys.readouterr().err)
+    assert main(["models", "--download", "xception.dfi2"]) == 2
+    assert "xception.dfi2" in assert_one_error_line(capsys.readouterr().err)
 
 
 @pytest.mark.slow
@@ -246,7 +246,7 @@ def test_analyze_explain_writes_an_overlay_per_crop_and_detector(shared_data, tm
     monkeypatch.setenv("DFI_WEIGHTS_DIR", str(shared_data / "mesonet" / "weights"))
     clip = shared_data / "clips" / "real" / "ffpp_youtube_c40_183.mp4"
     out = tmp_path / "heatmaps"
-    code = main(["analyze", str(clip), "--frames", "4", "--models", "xception.dfi1,meso4.df", "--explain", str(out)])
+    code = main(["analyze", str(clip), "--frames", "4", "--models", "xception.dfi2,meso4.df", "--explain", str(out)])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     written = sorted(p.name for p in out.iterdir())
@@ -254,7 +254,7 @@ def test_analyze_explain_writes_an_overlay_per_crop_and_detector(shared_data, tm
     n = len(index["crops"])
     assert n >= 3 and f"heatmaps: {len(written)} files in {out}" in captured.out
     for crop in index["crops"]:
-        assert set(crop["overlays"]) == {"xception.dfi1", "meso4.df"}
+        assert set(crop["overlays"]) == {"xception.dfi2", "meso4.df"}
         for item in [crop["crop"]] + [o["file"] for o in crop["overlays"].values()]:
             image = cv2.imread(str(out / item))
             assert image is not None and image.shape[:2] == tuple(crop["size"])

@@ -78,7 +78,8 @@ def test_boxes_map_back_from_a_downscaled_padded_1080p_frame(astronaut):
 def test_face_filling_the_frame_is_found_thanks_to_padding(astronaut):
     # A tight crop of the face, like the DFDC face-crop videos: the face spans the whole frame.
     frame = cv2.resize(astronaut[75:165, 190:260], (256, 256), interpolation=cv2.INTER_AREA)
-    assert detect_boxes([frame], get_settings(detect_pad=0.0)) == [[]]
+    # (One unpadded pass, not detect_boxes: its equalised last pass may find this face unpadded.)
+    assert faces._detect_pass([frame], [0], 0.0, 0.0, get_settings()) == {0: []}
     [found] = detect_boxes([frame])
     assert len(found) == 1 and found[0][1] > 0.95
     box = found[0][0]
@@ -102,9 +103,55 @@ def test_strongly_tilted_face_is_found_by_the_rotated_retry(astronaut, degrees):
 def test_no_retry_when_most_frames_have_no_face(astronaut):
     tilted = rotated(astronaut, 70)
     blank = np.zeros_like(astronaut)
-    # One face in three frames: the clip is not evidently a face clip, so no extra passes.
+    # One face in three frames: the clip is not evidently a face clip, so no unpadded or rotated
+    # retries (only the contrast-equalised pass, which upright finds nothing here either).
     found = detect_boxes([astronaut, tilted, blank])
     assert [len(f) for f in found] == [1, 0, 0]
+
+
+def darkened(image: np.ndarray, gamma: float = 2.0, gain: float = 0.055) -> np.ndarray:
+    """Night footage: gamma then a gain, leaving about 14 grey levels (the face lies in 0-8)."""
+    return np.round(255 * gain * (image / 255.0) ** gamma).astype(np.uint8)
+
+
+@pytest.fixture
+def passes(monkeypatch) -> list[tuple[list[int], bool]]:
+    """Every MTCNN pass detect_boxes makes: (indices of the images it looked at, equalised?)."""
+    seen: list[tuple[list[int], bool]] = []
+    real_pass = faces._detect_pass
+
+    def recording(images, indices, pad, angle, settings, equalise=False):
+        seen.append((list(indices), equalise))
+        return real_pass(images, indices, pad, angle, settings, equalise)
+
+    monkeypatch.setattr(faces, "_detect_pass", recording)
+    return seen
+
+
+def test_a_face_in_dark_footage_is_found_on_an_equalised_copy_and_cut_from_the_original(astronaut, passes):
+    dark = darkened(astronaut)
+    settings = get_settings()
+    every_plain_pass = [(settings.detect_pad, 0.0)] + [
+        (settings.detect_pad if pad is None else pad, angle) for pad, angle in faces.RETRY_PASSES]
+    for pad, angle in every_plain_pass:
+        assert faces._detect_pass([dark], [0], pad, angle, settings) == {0: []}, "no longer too dark"
+    passes.clear()
+    result = find_faces(frames_of([dark]))
+    assert passes[-1] == ([0], True)  # the equalised pass ran, last, on the frame that missed
+    [face] = result.faces
+    assert face.box.iou(ASTRONAUT_FACE) > 0.6 and face.confidence >= settings.face_confidence
+    crop = result.crops[0].image
+    assert crop.max() <= dark.max()  # still the dark pixels, not the brightened ones
+    np.testing.assert_array_equal(crop, crop_square(dark, face.box, settings.crop_margin))
+
+
+def test_frames_with_a_face_never_get_the_equalised_pass(astronaut, passes):
+    detect_boxes([astronaut, astronaut])
+    assert passes == [([0, 1], False)]  # a normal clip: one pass, nothing more
+    passes.clear()
+    found = detect_boxes([astronaut, np.zeros_like(astronaut), astronaut])
+    assert [len(f) for f in found] == [1, 0, 1]
+    assert [indices for indices, equalised in passes if equalised] == [[1]]
 
 
 def test_concurrent_calls_give_the_same_boxes(astronaut):

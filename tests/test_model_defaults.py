@@ -34,7 +34,7 @@ def add_card(settings, tag: str, auc: float, with_weights: bool = True) -> str:
         "input_size": 256, "preprocess": "unit", "output": "p_fake",
         "weights": {"file": weights.name, "sha256": sha, "url": None, "license": "test"},
         "threshold": 0.5, "band": [0.35, 0.65], "trained_on": "test", "created": "2026-01-01",
-        "metrics": {"video_auc": auc, "protocol": "test"}, "description": "test card",
+        "metrics": {"video_auc": auc, "out_of_source": True, "protocol": "test"}, "description": "test card",
     }, "test", {name: arch.family for name, arch in models.ARCHITECTURES.items()})
     write_card(card, settings.user_cards_dir, {n: a.family for n, a in models.ARCHITECTURES.items()})
     return card.id
@@ -58,7 +58,7 @@ def test_a_choice_is_kept_in_a_file_and_honoured(settings):
     set_default_choice("mesonet", "meso4.fair", settings)
     assert json.loads(defaults_path(settings).read_text()) == {"mesonet": "meso4.fair"}
     assert mesonet_default(settings) == "meso4.fair"
-    assert "xception.dfi1" in models.default_model_ids(settings)  # other families untouched
+    assert "xception.dfi2" in models.default_model_ids(settings)  # other families untouched
     set_default_choice("mesonet", None, settings)
     assert read_default_choices(settings) == {} and mesonet_default(settings) == "meso4.good"
 

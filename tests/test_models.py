@@ -95,7 +95,7 @@ def test_load_model_follows_an_edited_card_without_reloading(mesonet_weights_dir
 @pytest.mark.shared
 def test_default_ids_prefer_the_best_present_card(mesonet_weights_dir, tmp_path):
     settings = isolated_settings(tmp_path, weights_dir=mesonet_weights_dir)
-    assert models.default_model_ids(settings) == ["xception.dfi1", "meso4.f2f"]
+    assert models.default_model_ids(settings) == ["xception.dfi2", "mesoinception4.df"]
     only_f2f = tmp_path / "only_f2f"
     only_f2f.mkdir()
     shutil.copy(mesonet_weights_dir / "Meso4_F2F.h5", only_f2f)
@@ -296,15 +296,30 @@ def test_a_file_is_hashed_once_per_path_size_and_mtime(tmp_path):
 
 def test_default_ids_fall_back_to_the_best_card_and_break_ties_by_id(tmp_path):
     settings = isolated_settings(tmp_path)
-    assert models.default_model_ids(settings) == ["xception.dfi1", "meso4.f2f"]
+    assert models.default_model_ids(settings) == ["xception.dfi2", "mesoinception4.df"]
     content = b"tie weights"
     settings.project_weights_dir.mkdir(parents=True)
     (settings.project_weights_dir / "tie.h5").write_bytes(content)
     weights = {"file": "tie.h5", "sha256": hashlib.sha256(content).hexdigest()}
-    metrics = {"video_auc": 0.9, "protocol": "test"}
+    metrics = {"video_auc": 0.9, "out_of_source": True, "protocol": "test"}
     for card_id in ("meso4.zz", "meso4.aa"):
         write_user_card(settings, card_id, weights=weights, metrics=metrics)
-    assert models.default_model_ids(settings) == ["xception.dfi1", "meso4.aa"]
+    assert models.default_model_ids(settings) == ["xception.dfi2", "meso4.aa"]
+
+
+def test_default_prefers_a_card_measured_on_sources_it_never_saw(tmp_path):
+    settings = isolated_settings(tmp_path)
+    content = b"oos weights"
+    settings.project_weights_dir.mkdir(parents=True)
+    (settings.project_weights_dir / "oos.h5").write_bytes(content)
+    weights = {"file": "oos.h5", "sha256": hashlib.sha256(content).hexdigest()}
+    # A high AUC on held-out clips of the training sources loses to a lower one measured on
+    # whole sources the model never saw: that is the figure a new user's clip meets.
+    write_user_card(settings, "meso4.insource", weights=weights,
+                    metrics={"video_auc": 0.95, "protocol": "held-out clips of its own sources"})
+    write_user_card(settings, "meso4.oos", weights=weights,
+                    metrics={"video_auc": 0.71, "out_of_source": True, "protocol": "leave-one-source-out"})
+    assert models.default_model_ids(settings)[1] == "meso4.oos"
 
 
 # --- explicit download ----------------------------------------------------------------------------
@@ -368,7 +383,7 @@ def test_download_refused_connection_is_plain(tmp_path):
 def test_xception_card_may_use_a_smaller_input_and_builds_at_it(tmp_path, monkeypatch):
     import models
 
-    card = json.loads((models.SHIPPED_CARDS_DIR / "xception.dfi1.json").read_text())
+    card = json.loads((models.SHIPPED_CARDS_DIR / "xception.dfi2.json").read_text())
     card.update(id="xception.small", input_size=128)
     (tmp_path / "xception.small.json").write_text(json.dumps(card))
     monkeypatch.setenv("DFI_USER_CARDS_DIR", str(tmp_path))

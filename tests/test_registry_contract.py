@@ -30,7 +30,7 @@ _AUTO_NAME = re.compile(
 
 
 def test_the_four_mesonet_cards_and_the_xception_card_are_registered():
-    expected = {"meso4.df", "meso4.f2f", "mesoinception4.df", "mesoinception4.f2f", "meso4.dfi1", "xception.dfi1"}
+    expected = {"meso4.df", "meso4.f2f", "mesoinception4.df", "mesoinception4.f2f", "meso4.dfi2", "xception.dfi2"}
     assert expected <= set(CARD_IDS)
 
 

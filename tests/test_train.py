@@ -14,7 +14,8 @@ from core.__main__ import main
 from core.datasets import MANIFEST_FIELDS, read_manifest
 from core.settings import get_settings
 from core.train import TrainError, run_training, select_rows
-from core.train_data import CropDataset, plan_items
+from core.augment import format_roundtrip
+from core.train_data import CropDataset, item_weights, plan_items
 from core.train_spec import TrainSpec, resolve, spec_from_dict
 
 
@@ -95,7 +96,10 @@ def test_crop_dataset_batches_scale_and_balance(tmp_path):
     assert x.shape == (4, 256, 256, 3) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1
     assert y.shape == (4, 1) and w.shape == (4,)
     # Inverse-frequency weights: each class carries half of the total weight.
-    assert unit.class_weight[0] * 6 == pytest.approx(unit.class_weight[1] * 2)
+    real_w = {w for it, w in unit.item_weight.items() if unit.rows[it[0]]["label"] == 0}
+    fake_w = {w for it, w in unit.item_weight.items() if unit.rows[it[0]]["label"] == 1}
+    assert len(real_w) == len(fake_w) == 1
+    assert real_w.pop() * 6 == pytest.approx(fake_w.pop() * 2)
     again = CropDataset(rows, 256, "unit", batch_size=4, training=True, augment=True, seed=1)
     np.testing.assert_array_equal(again[0][0], x)  # reproducible from the seed
     xcep = CropDataset(rows, 299, "xception", batch_size=8)
@@ -105,6 +109,36 @@ def test_crop_dataset_batches_scale_and_balance(tmp_path):
     labels = [sampled.rows[i]["label"] for i, _ in sampled.items]
     assert labels.count(0) == labels.count(1) == 6
     assert np.all(sampled[0][2] == 1)
+
+
+def test_source_balance_stops_a_one_label_collection_from_carrying_its_label():
+    # Collection "a" holds both labels (4 real, 4 fake); "b" holds 12 fakes only (a generator's demos).
+    rows = ([{"label": 0, "collection": "a"}] * 4 + [{"label": 1, "collection": "a"}] * 4
+            + [{"label": 1, "collection": "b"}] * 12)
+    items = plan_items(rows, "off")
+    w = item_weights(rows, items, "sources")
+    labels = np.array([r["label"] for r in rows])
+    coll = np.array([r["collection"] for r in rows])
+    assert w.mean() == pytest.approx(1.0)
+    assert w[labels == 0].sum() == pytest.approx(w[labels == 1].sum())  # classes balanced
+    # "b" holds 75 % of the fake crops but carries much less of the fake weight, and each of
+    # its crops weighs less than one of "a"'s fakes (which come with their own real clips).
+    fake_mass_b = w[coll == "b"].sum() / w[labels == 1].sum()
+    assert fake_mass_b < 0.6
+    assert w[coll == "b"].max() < w[(coll == "a") & (labels == 1)].min()
+    # Plain class weights treat every fake alike, whatever its collection.
+    plain = item_weights(rows, items, "weights")
+    assert len(set(np.round(plain[labels == 1], 9))) == 1
+
+
+def test_format_roundtrip_keeps_shape_and_changes_pixels():
+    image = (np.random.default_rng(0).random((96, 80, 3)) * 255).astype(np.uint8)
+    out = format_roundtrip(image, np.random.default_rng(1))
+    assert out.shape == image.shape and out.dtype == np.uint8
+    assert not np.array_equal(out, image)
+    np.testing.assert_array_equal(format_roundtrip(image, np.random.default_rng(1)), out)
+    thin = format_roundtrip(np.zeros((1, 40, 3), np.uint8), np.random.default_rng(2))
+    assert thin.shape == (1, 40, 3)
 
 
 def test_crop_dataset_pseudo_fakes_are_labelled_fake(tmp_path):
@@ -246,7 +280,7 @@ def test_xception_input_size_is_a_choice_mesonet_is_fixed():
 
 def test_fine_tuning_from_a_card_keeps_its_input_size(tmp_path, monkeypatch):
     monkeypatch.setenv("DFI_PROJECT_WEIGHTS_DIR", str(tmp_path / "none"))  # sizes come from the card alone
-    assert resolve(TrainSpec(arch="xception", data="d", tag="t", init="xception.dfi1")).input_size == 128
-    assert resolve(TrainSpec(arch="xception", data="d", tag="t", init="xception.dfi1",
+    assert resolve(TrainSpec(arch="xception", data="d", tag="t", init="xception.dfi2")).input_size == 160
+    assert resolve(TrainSpec(arch="xception", data="d", tag="t", init="xception.dfi2",
                              input_size=299)).input_size == 299
     assert resolve(TrainSpec(arch="xception", data="d", tag="t", init="random")).input_size == 299

@@ -53,14 +53,13 @@ def family_defaults(arch: str) -> dict:
 
 
 def init_choices(arch: str, settings: Settings) -> dict[str, str]:
-    """Starting points for ``arch``, best first: ImageNet (Xception, only when its file is in the
-    Keras cache, since it cannot be downloaded here), installed cards of ``arch``, random.
+    """Starting points for ``arch``, best first: ImageNet (Xception, only when its file is where
+    training reads it, ``settings.imagenet_weights_file()``: the page never downloads), installed
+    cards of ``arch``, random.
 
     Xception learns slowly from scratch on a CPU, so an installed Xception card comes before
     "from scratch"; MesoNet is small enough that scratch stays its first choice.
     """
-    from core.train_models import keras_imagenet_file
-
     scratch = {"random": "Nothing: learn from scratch"}
     cards = {card.id: f"{card.display_name} ({card.id}): continue from this model"
              for card in models.list_models(settings)
@@ -68,7 +67,7 @@ def init_choices(arch: str, settings: Settings) -> dict[str, str]:
     if arch != "xception":
         return {**scratch, **cards}
     imagenet = ({"imagenet": "ImageNet: general photos (recommended)"}
-                if keras_imagenet_file().is_file() else {})
+                if settings.imagenet_weights_file().is_file() else {})
     return {**imagenet, **cards, **scratch}
 
 

@@ -1,9 +1,11 @@
-"""``python -m core cross-validate --data DATASET --arch A --tag T --out DIR [train flags]``.
+"""``python -m core cross-validate --data DATASET --arch A --tag T --out DIR [--by-source] [train flags]``.
 
-Leave-clips-out cross-validation of one training recipe: for each fold of a face-crop dataset
-made with ``extract-faces --folds K``, trains on the other folds and scores the held-out clips,
-then prints the pooled out-of-fold video AUC, accuracy, log loss and EER, and writes
-``DIR/crossval.json``. The fold models stay in DIR; nothing is registered.
+Cross-validation of one training recipe: for each fold of a face-crop dataset made with
+``extract-faces --folds K`` (or, with --by-source, each source folder: real/<source>/ and
+fake/<source>/), trains on the rest and scores the held-out clips, then prints the pooled video
+AUC, accuracy, log loss and EER (by source: per source too, with intervals, and the calibration
+and uncertain band fitted on the out-of-source scores), and writes ``DIR/crossval.json``. The fold
+models stay in DIR; nothing is registered.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ def register(subparsers) -> None:
     p.add_argument("--out", dest="cv_out", type=Path, required=True, metavar="DIR",
                    help="folder for the fold runs and crossval.json")
     p.add_argument("--folds", default=None, metavar="F,F",
-                   help="folds to hold out in turn (default every fold* split of the dataset)")
+                   help="folds (or with --by-source, sources) to hold out in turn (default all)")
+    p.add_argument("--by-source", action="store_true",
+                   help="hold out one source folder at a time (real/<source>/, fake/<source>/)")
     p.add_argument("--json", dest="json_out", action="store_true", help="print the result JSON")
     p.set_defaults(run=run)
 
@@ -41,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
 
     folds = [f.strip() for f in args.folds.split(",") if f.strip()] if args.folds else None
     result = cross_validate(spec, args.cv_out, folds, settings,
-                            on_fold=lambda k, n, fold: print(f"fold {k + 1}/{n}: holding out {fold}", flush=True))
+                            on_fold=lambda k, n, fold: print(f"fold {k + 1}/{n}: holding out {fold}", flush=True),
+                            by_source=args.by_source)
     if args.json_out:
         print(json.dumps(result, indent=2))
         return 0
@@ -52,6 +57,13 @@ def run(args: argparse.Namespace) -> int:
     print(f"video AUC {_fmt(v['auc'])}{ci_text} on {v['n']} clips ({v['n_real']} real, {v['n_fake']} fake); "
           f"accuracy {_fmt(v['accuracy'])} at {v['threshold']:g}; log loss {_fmt(v['log_loss'])}; "
           f"EER {_fmt(v['eer'])}; frame AUC {_fmt(result['frame']['auc'])}")
-    print("per fold: " + ", ".join(f"{f['fold']} {_fmt(f['auc'])}" for f in result["folds"]))
+    print(("per source: " if args.by_source else "per fold: ")
+          + ", ".join(f"{f['fold']} {_fmt(f['auc'])}" for f in result["folds"]))
+    if args.by_source:
+        fit = result.get("calibrated_crossfit") or {}
+        band = result["band"]["band"]
+        print(f"calibrated (fitted on the other sources): ECE {_fmt(fit.get('ece'))}, uncertain "
+              f"{_fmt(fit.get('uncertain_share'))}, FAKE/REAL verdicts right {_fmt(fit.get('verdict_accuracy'))}; "
+              f"band for a card: {band[0]:.3f}-{band[1]:.3f}")
     print(f"written: {args.cv_out / 'crossval.json'}")
     return 0

@@ -29,12 +29,16 @@ _FLAGS: dict[str, tuple[str, dict]] = {
     "--batch": ("batch", {"type": positive_int(), "help": "batch size (MesoNet 75, Xception 32)"}),
     "--lr": ("lr", {"type": float, "help": "learning rate (default 1e-3)"}),
     "--loss": ("loss", {"choices": ("bce", "mse"), "help": "MesoNet mse (as its authors), Xception bce"}),
-    "--balance": ("balance", {"choices": ("weights", "sampling", "none"), "help": "class balance (default weights)"}),
+    "--balance": ("balance", {"choices": ("weights", "sources", "sampling", "none"),
+                              "help": "class balance (default weights; sources = within each collection too)"}),
     "--pseudo-fakes": ("pseudo_fakes", {"choices": ("off", "add", "only"), "nargs": "?", "const": "add",
                                         "help": "self-blended pseudo-fakes from real crops (flag alone = add)"}),
     "--val-split": ("val_split", {"help": "validation split name (default val; '' for none)"}),
     "--train-splits": ("train_splits", {"type": lambda s: [p for p in s.split(",") if p],
                                         "help": "comma-separated training splits (default: all but val and test)"}),
+    "--finetune-lr": ("finetune_lr", {"type": float, "help": "Xception phase 2 learning rate (default lr / 10)"}),
+    "--cache-variants": ("cache_variants", {"type": positive_int(16),
+                                            "help": "with --cache-trunk: random variants cached per crop (default 2)"}),
     "--steps-per-epoch": ("steps_per_epoch", {"type": positive_int(), "help": "batches per epoch"}),
     "--seed": ("seed", {"type": int, "help": "random seed (default 0)"}),
     "--workers": ("workers", {"type": positive_int(), "help": "data loading threads (default 2)"}),
@@ -64,6 +68,10 @@ def register_spec_flags(p: argparse.ArgumentParser, exclude: tuple[str, ...] = (
                    help="flip, JPEG, brightness/contrast and blur augmentation (default on)")
     p.add_argument("--float16", dest="float16", action=argparse.BooleanOptionalAction, default=None,
                    help="store the weights as float16 (default: Xception yes, MesoNet no)")
+    p.add_argument("--roundtrip", dest="roundtrip", action=argparse.BooleanOptionalAction, default=None,
+                   help="random resolution/JPEG/blur round trip on every training crop (default off)")
+    p.add_argument("--cache-trunk", dest="cache_trunk", action=argparse.BooleanOptionalAction, default=None,
+                   help="Xception: cache the frozen trunk's features and train only the top 1-2 blocks")
 
 
 def spec_from_args(args: argparse.Namespace):
@@ -72,7 +80,7 @@ def spec_from_args(args: argparse.Namespace):
 
     base = read_spec(args.spec).to_dict() if args.spec else {}
     given = {dest: getattr(args, dest) for dest, _ in _FLAGS.values() if getattr(args, dest, None) is not None}
-    for dest in ("augment", "float16"):
+    for dest in ("augment", "float16", "roundtrip", "cache_trunk"):
         if getattr(args, dest) is not None:
             given[dest] = getattr(args, dest)
     data = {**base, **given}
