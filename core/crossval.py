@@ -37,7 +37,6 @@ from core.train_models import TrainError
 from core.train_spec import TrainSpec, resolve
 
 
-
 def fold_names(rows: list[dict], held_out: list[str] | None) -> tuple[list[str], list[str]]:
     """(every ``fold*`` split of the dataset, the folds to hold out in turn: given, or all).
 
