@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
 from core.__main__ import main
 from core.crossval import collection_names
 from core.crossval_report import crossfit, source_report
-from core.datasets import MANIFEST_FIELDS, collection_of, read_manifest
+from core.datasets import collection_of, read_manifest
 from core.train import TrainError, select_rows
 from core.train_spec import TrainSpec, resolve
-from tests.test_train import user_cache  # noqa: F401 — a fixture
+from tests.test_train import user_cache, write_crop, write_manifest  # noqa: F401 — user_cache is a fixture
 
 SOURCES = {"alpha": (3, 3), "beta": (3, 3), "gamma": (2, 4)}
 
@@ -33,19 +31,12 @@ def make_source_dataset(root: Path, sources: dict[str, tuple[int, int]] = SOURCE
             for i in range(count):
                 clip = f"{name}/{source}/{source}{i}.mp4"
                 for f in range(crops):
-                    base = cv2.GaussianBlur(rng.integers(0, 256, (size, size, 3), dtype=np.uint8), (0, 0), 6)
-                    image = base if not label else np.clip(base + rng.normal(0, 40, base.shape), 0, 255).astype(np.uint8)
                     rel = Path("fold0") / name / f"{source}{i}" / f"f{f:06d}_t0.png"
-                    (root / rel).parent.mkdir(parents=True, exist_ok=True)
-                    cv2.imwrite(str(root / rel), image)
+                    write_crop(root, rel, label, rng, size)
                     rows.append({"path": rel.as_posix(), "source": clip, "kind": "clip", "label": label,
                                  "split": "fold0", "group": f"{source}:{i}", "frame_index": f,
                                  "time_s": 0.0, "track_id": 0, "confidence": 1.0})
-    with (root / "manifest.csv").open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=MANIFEST_FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
-    return root
+    return write_manifest(root, rows)
 
 
 def test_collection_is_the_first_folder_under_the_label():

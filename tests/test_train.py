@@ -28,6 +28,22 @@ def user_cache(tmp_path, monkeypatch) -> Path:
     return cache
 
 
+def write_crop(root: Path, rel: Path, label: int, rng: np.random.Generator, size: int = 64) -> None:
+    """One learnable synthetic crop: smooth when real, with high-frequency noise when fake."""
+    base = cv2.GaussianBlur(rng.integers(0, 256, (size, size, 3), dtype=np.uint8), (0, 0), 6)
+    image = base if label == 0 else np.clip(base + rng.normal(0, 40, base.shape), 0, 255).astype(np.uint8)
+    (root / rel).parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(root / rel), image)
+
+
+def write_manifest(root: Path, rows: list[dict]) -> Path:
+    with (root / "manifest.csv").open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=MANIFEST_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    return root
+
+
 def make_dataset(root: Path, per_split: dict[str, tuple[int, int]], size: int = 64) -> Path:
     """A hermetic crop dataset: smooth 'real' crops, high-frequency 'fake' ones (learnable)."""
     rng = np.random.default_rng(0)
@@ -35,19 +51,12 @@ def make_dataset(root: Path, per_split: dict[str, tuple[int, int]], size: int = 
     for split, (n_real, n_fake) in per_split.items():
         for label, count in ((0, n_real), (1, n_fake)):
             for i in range(count):
-                base = cv2.GaussianBlur(rng.integers(0, 256, (size, size, 3), dtype=np.uint8), (0, 0), 6)
-                image = base if label == 0 else np.clip(base + rng.normal(0, 40, base.shape), 0, 255).astype(np.uint8)
                 rel = Path(split) / ("fake" if label else "real") / f"clip{i}" / "f000000_t0.png"
-                (root / rel).parent.mkdir(parents=True, exist_ok=True)
-                cv2.imwrite(str(root / rel), image)
+                write_crop(root, rel, label, rng, size)
                 rows.append({"path": rel.as_posix(), "source": f"{split}/{label}/{i}.mp4", "kind": "clip",
                              "label": label, "split": split, "group": f"{split}{label}{i}",
                              "frame_index": 0, "time_s": 0.0, "track_id": 0, "confidence": 1.0})
-    with (root / "manifest.csv").open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=MANIFEST_FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
-    return root
+    return write_manifest(root, rows)
 
 
 def test_spec_rejects_unknown_fields_and_missing_essentials():
