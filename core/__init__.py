@@ -3,7 +3,7 @@
 import os
 
 # Keep TensorFlow's C++ start-up chatter out of the command line and the logs. Set here, not only
-# in models/: core.faces imports mtcnn, which imports TensorFlow, and a caller (extract-faces, a
+# in models/: core.engine.faces imports mtcnn, which imports TensorFlow, and a caller (extract-faces, a
 # test) may get there before anything imports models/. Every import of models/ passes through here
 # too (it imports core.errors). setdefault lets a developer turn the logs back on; the flag lets
 # ``python -m core`` raise this default to "3" without overriding a level the user chose.

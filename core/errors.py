@@ -33,9 +33,7 @@ class WeightsMissingError(DFIError):
         reason: str | None = None,
     ):
         where = ", ".join(str(p) for p in searched)
-        hint = (
-            f" Get it with `python -m core models --download {card_id}`." if url else ""
-        )
+        hint = f" Get it with `python -m core models --download {card_id}`." if url else ""
         if reason:
             # No file exists anywhere yet (e.g. weights still to be trained): say why instead.
             message = f"weights for {card_id} are not available: {reason}"

@@ -2,7 +2,8 @@
 
 Every value can be overridden by an environment variable ``DFI_<NAME>``; nothing here touches the
 disk or the network at import time, so importing is free and tests can change the environment and
-call :func:`get_settings` again.
+call :func:`get_settings` again. Every number has a range (``_limits``): a value outside it, such as
+``DFI_MAX_UPLOAD_MB=-1``, is refused with one plain line instead of breaking something later.
 """
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ class Settings:
     cache_dir: Path = Path.home() / ".cache" / "deepfake-inspector"
     # Extra model cards (trained or added by the user) live here, beside the shipped ones.
     user_cards_dir: Path = Path.home() / ".cache" / "deepfake-inspector" / "cards"
-    shared_data: Path = PROJECT_ROOT.parent / "shared" / "data"
-    data_root: Path = PROJECT_ROOT.parent / "shared" / "data"
+    # The folder the Compare, Train and Scan pages may read labelled clips from (a person's own
+    # folder, created on first use; nothing outside it is offered or accepted).
+    data_root: Path = Path.home() / "deepfake-inspector-data"
     runs_root: Path = Path.home() / ".cache" / "deepfake-inspector" / "runs"
     # The Ray cluster the Train page submits to by default ("" = none; the page can set one):
     # the dashboard's HTTP address, e.g. http://127.0.0.1:8265.
@@ -62,6 +64,26 @@ class Settings:
     face_confidence: float = 0.90
     crop_margin: float = 1.3
 
+    def __post_init__(self) -> None:
+        for name, (low, high) in _LIMITS.items():
+            value = getattr(self, name)
+            if not low <= value <= high:
+                raise ValueError(f"DFI_{name.upper()}={value!r} is out of range: it must be from {low} to {high}")
+        if not self.min_frames <= self.default_frames <= self.max_frames:
+            raise ValueError(
+                f"DFI_DEFAULT_FRAMES={self.default_frames} must lie between DFI_MIN_FRAMES={self.min_frames} "
+                f"and DFI_MAX_FRAMES={self.max_frames}"
+            )
+        if self.ray_address and not self.ray_address.startswith(("http://", "https://")):
+            raise ValueError(
+                f"DFI_RAY_ADDRESS={self.ray_address!r} must be the cluster dashboard's http:// or https:// address"
+            )
+
+    def ensure_data_root(self) -> Path:
+        """The data root, created (empty) the first time a page needs it; returns it."""
+        self.data_root.mkdir(parents=True, exist_ok=True)
+        return self.data_root
+
     @property
     def max_upload_bytes(self) -> int:
         return self.max_upload_mb * 1024 * 1024
@@ -75,6 +97,23 @@ class Settings:
         """The one place init "imagenet" reads (and its download writes): ``imagenet_weights`` when
         set, else the file in the Keras cache. Says where it should be; does not check it exists."""
         return self.imagenet_weights or keras_imagenet_cache_file()
+
+
+# Inclusive ranges of every number a person can set; the upper ends are far beyond sensible use and
+# only stop a typo (an extra zero, a negative) from reaching the pipeline.
+_LIMITS: dict[str, tuple[float, float]] = {
+    "max_upload_mb": (1, 10_240),
+    "max_duration_s": (1.0, 36_000.0),
+    "max_side_px": (64, 16_384),
+    "min_frames": (1, 1_024),
+    "max_weights_upload_mb": (1, 4_096),
+    "default_frames": (1, 1_024),
+    "max_frames": (1, 1_024),
+    "detect_max_side": (64, 8_192),
+    "detect_pad": (0.0, 1.0),
+    "face_confidence": (0.0, 1.0),
+    "crop_margin": (1.0, 3.0),
+}
 
 
 def _coerce(field: dataclasses.Field, raw: str):
@@ -92,7 +131,7 @@ def get_settings(**overrides) -> Settings:
     """Settings from defaults, then ``DFI_*`` environment variables, then keyword overrides.
 
     Raises:
-        ValueError: an environment variable holds a value of the wrong type.
+        ValueError: an environment variable holds a value of the wrong type or out of its range.
     """
     values = {}
     for field in dataclasses.fields(Settings):

@@ -79,7 +79,7 @@ class Box:
     def cy(self) -> float:
         return self.y + self.h / 2
 
-    def iou(self, other: "Box") -> float:
+    def iou(self, other: Box) -> float:
         ix = max(0.0, min(self.x + self.w, other.x + other.w) - max(self.x, other.x))
         iy = max(0.0, min(self.y + self.h, other.y + other.h) - max(self.y, other.y))
         inter = ix * iy

@@ -17,23 +17,35 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import DFIError
+from core.files import write_text_atomic
+from models.architectures import FAMILY_PREPROCESS
+from models.calibration import METHODS
 
 SHIPPED_CARDS_DIR = Path(__file__).resolve().parent / "cards"
 
-FAMILIES = ("xception", "mesonet")
-PREPROCESS = ("unit", "xception")
+PREPROCESS = tuple(dict.fromkeys(FAMILY_PREPROCESS.values()))
 OUTPUTS = ("p_fake", "p_real")
-# The methods core.calibration.apply_calibration knows; named here too so that reading cards never
-# imports sklearn (listing models stays cheap).
-CALIBRATION_METHODS = ("platt",)
+CALIBRATION_METHODS = METHODS  # the ones models.calibration.apply_calibration knows
 _CALIBRATION_KEYS = ("method", "a", "b", "n", "fitted_on")
 # Keras load_weights reads these as weights only; a full-model format (.keras) is refused.
 WEIGHT_SUFFIXES = (".h5", ".hdf5")
 _ID_RE = re.compile(r"^[a-z0-9_]+\.[a-z0-9_-]+$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 _REQUIRED = (
-    "id", "family", "architecture", "display_name", "input_size", "preprocess", "output",
-    "weights", "threshold", "band", "trained_on", "metrics", "created", "description",
+    "id",
+    "family",
+    "architecture",
+    "display_name",
+    "input_size",
+    "preprocess",
+    "output",
+    "weights",
+    "threshold",
+    "band",
+    "trained_on",
+    "metrics",
+    "created",
+    "description",
 )
 
 
@@ -129,11 +141,20 @@ def card_from_dict(data: dict[str, Any], where: str, architectures: dict[str, st
             raise fail(f"{key} must be a non-empty string")
     calibration = _calibration_from_dict(data.get("calibration"), fail)
     return ModelCard(
-        id=data["id"], family=data["family"], architecture=data["architecture"],
-        display_name=data["display_name"], input_size=data["input_size"],
-        preprocess=data["preprocess"], output=data["output"], weights=weights,
-        threshold=threshold, band=band, trained_on=data["trained_on"],
-        metrics=dict(data["metrics"]), created=data["created"], description=data["description"],
+        id=data["id"],
+        family=data["family"],
+        architecture=data["architecture"],
+        display_name=data["display_name"],
+        input_size=data["input_size"],
+        preprocess=data["preprocess"],
+        output=data["output"],
+        weights=weights,
+        threshold=threshold,
+        band=band,
+        trained_on=data["trained_on"],
+        metrics=dict(data["metrics"]),
+        created=data["created"],
+        description=data["description"],
         calibration=calibration,
     )
 
@@ -169,8 +190,9 @@ def _calibration_from_dict(raw: Any, fail) -> dict[str, Any] | None:
         raise fail("calibration must be an object or null")
     unknown = sorted(set(raw) - set(_CALIBRATION_KEYS))
     if unknown:
-        raise fail(f"calibration has unknown field(s) {', '.join(unknown)} "
-                   f"(it may hold {', '.join(_CALIBRATION_KEYS)})")
+        raise fail(
+            f"calibration has unknown field(s) {', '.join(unknown)} (it may hold {', '.join(_CALIBRATION_KEYS)})"
+        )
     if raw.get("method") not in CALIBRATION_METHODS:
         raise fail(f"calibration.method {raw.get('method')!r} is not one of {', '.join(CALIBRATION_METHODS)}")
     # A slope <= 0 would reverse or flatten the ranking: the calibrated score must still rise
@@ -210,9 +232,7 @@ def read_card(path: Path, architectures: dict[str, str]) -> ModelCard:
         raise CardError(f"model card {path} cannot be read: {exc}") from None
     card = card_from_dict(data, str(path), architectures)
     if path.name != f"{card.id}.json":
-        raise CardError(
-            f"model card {path} is invalid: its id {card.id!r} needs the file name {card.id}.json"
-        )
+        raise CardError(f"model card {path} is invalid: its id {card.id!r} needs the file name {card.id}.json")
     return replace(card, source=path)
 
 
@@ -235,8 +255,4 @@ def write_card(card: ModelCard, folder: Path, architectures: dict[str, str]) -> 
     data = card.to_dict()
     card_from_dict(data, f"{card.id} (being written)", architectures)
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{card.id}.json"
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_text_atomic(folder / f"{card.id}.json", json.dumps(data, indent=2) + "\n")

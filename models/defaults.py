@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from pathlib import Path
 
 from core.errors import DFIError
+from core.files import write_text_atomic
 from core.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -75,16 +74,4 @@ def set_default_choice(family: str, card_id: str | None, settings: Settings | No
         choices.pop(family, None)
     else:
         choices[family] = card_id
-    _write_atomically(defaults_path(settings), json.dumps(choices, indent=2, sort_keys=True) + "\n")
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    """Write via a temp file in the same folder and rename: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(tmp_name, path)
-    finally:
-        Path(tmp_name).unlink(missing_ok=True)
+    write_text_atomic(defaults_path(settings), json.dumps(choices, indent=2, sort_keys=True) + "\n")

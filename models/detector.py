@@ -18,7 +18,7 @@ import cv2
 import keras
 import numpy as np
 
-from core.calibration import apply_calibration
+from models.calibration import apply_calibration
 from models.cards import ModelCard
 
 
@@ -86,7 +86,7 @@ class Detector:
         self.model = model
         self._lock = threading.Lock()
 
-    def with_card(self, card: ModelCard) -> "Detector":
+    def with_card(self, card: ModelCard) -> Detector:
         """The same loaded network (and its lock) under an edited card (threshold, band, text)."""
         twin = Detector(card, self.model)
         twin._lock = self._lock

@@ -19,6 +19,8 @@ import requests
 
 from core.errors import DownloadError
 from core.settings import Settings, get_settings
+from models.registry import get_card
+from models.weights import weights_status
 
 Progress = Callable[[int, "int | None"], None]  # (bytes so far, total bytes or None)
 
@@ -37,9 +39,7 @@ IMAGENET_XCEPTION_URL = (
 IMAGENET_XCEPTION_MD5 = "b0042744bf5b25fce3cb969f33bebb97"
 
 
-def download_weights(
-    card_id: str, settings: Settings | None = None, progress: Progress | None = None
-) -> Path:
+def download_weights(card_id: str, settings: Settings | None = None, progress: Progress | None = None) -> Path:
     """Download ``card_id``'s weights into ``<cache_dir>/weights/`` unless already present.
 
     Args:
@@ -55,7 +55,6 @@ def download_weights(
         DownloadError: the card has no address or hash, or the download failed (offline, HTTP
             error, wrong sha256); nothing is left behind.
     """
-    from models import get_card, weights_status  # the registry imports this module
 
     settings = settings or get_settings()
     card = get_card(card_id, settings)
@@ -93,13 +92,15 @@ def download_imagenet_xception(settings: Settings | None = None, progress: Progr
         # Not re-hashed: a copy re-saved from the same weights (like ../shared/data/imagenet's)
         # loads identically but has other bytes, so Keras' md5 would wrongly refuse it.
         return target
-    _fetch_verified(IMAGENET_XCEPTION_URL, target, IMAGENET_XCEPTION_ID, "md5", IMAGENET_XCEPTION_MD5,
-                    "Keras' published", progress)
+    _fetch_verified(
+        IMAGENET_XCEPTION_URL, target, IMAGENET_XCEPTION_ID, "md5", IMAGENET_XCEPTION_MD5, "Keras' published", progress
+    )
     return target
 
 
-def _fetch_verified(url: str, target: Path, name: str, algorithm: str, expected: str,
-                    whose: str, progress: Progress | None) -> None:
+def _fetch_verified(
+    url: str, target: Path, name: str, algorithm: str, expected: str, whose: str, progress: Progress | None
+) -> None:
     """Stream ``url`` into a temporary file beside ``target``; rename it there once its
     ``algorithm`` digest is ``expected`` (``whose`` names that hash in the mismatch message)."""
     try:
@@ -143,9 +144,7 @@ def _stream(url: str, out, name: str, progress: Progress | None, algorithm: str 
                 if progress is not None:
                     progress(done, total)
     except requests.RequestException as exc:
-        raise DownloadError(
-            f"could not download {name} weights from {url}: {_plain_reason(exc)}"
-        ) from None
+        raise DownloadError(f"could not download {name} weights from {url}: {_plain_reason(exc)}") from None
     return digest.hexdigest()
 
 

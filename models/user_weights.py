@@ -14,7 +14,6 @@ format (groups ``layers``/``vars``) as ``.weights.h5``.
 
 from __future__ import annotations
 
-import importlib
 import io
 import os
 import re
@@ -26,9 +25,12 @@ from datetime import date
 from pathlib import Path
 
 from core.errors import DFIError
+from core.files import write_bytes_atomic
 from core.settings import Settings, get_settings
+from models.architectures import ARCHITECTURES, FAMILY_OF, FAMILY_PREPROCESS
+from models.cards import OUTPUTS, CardError, card_from_dict, write_card
+from models.registry import get_card, list_models
 
-PREPROCESS_BY_FAMILY = {"mesonet": "unit", "xception": "xception"}
 _TAG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 _FORMATS = {"legacy": (".h5", "Keras 2 weights file (.h5)"), "keras3": (".weights.h5", "Keras 3 weights file")}
 
@@ -57,8 +59,6 @@ class WeightsCheck:
 
 def architecture_name(architecture: str) -> str:
     """The architecture as people write it (``mesoinception4`` -> ``MesoInception4``)."""
-    from models import ARCHITECTURES
-
     arch = ARCHITECTURES.get(architecture)
     return arch.display_name if arch else architecture
 
@@ -97,8 +97,6 @@ def check_weights(data: bytes, architecture: str, settings: Settings | None = No
 
     import numpy as np
 
-    from models import ARCHITECTURES
-
     settings = settings or get_settings()
     if architecture not in ARCHITECTURES:
         raise UserWeightsError(f"unknown architecture {architecture!r}: must be one of {', '.join(ARCHITECTURES)}")
@@ -106,7 +104,9 @@ def check_weights(data: bytes, architecture: str, settings: Settings | None = No
         raise UserWeightsError("the file is empty")
     limit = settings.max_weights_upload_mb * 1024 * 1024
     if len(data) > limit:
-        raise UserWeightsError(f"the file is {len(data) / 2**20:.0f} MB; the limit is {settings.max_weights_upload_mb} MB")
+        raise UserWeightsError(
+            f"the file is {len(data) / 2**20:.0f} MB; the limit is {settings.max_weights_upload_mb} MB"
+        )
     kind = _sniff_format(data)
     folder = Path(tempfile.mkdtemp(prefix="dfi-weights-"))
     path = folder / f"upload{_FORMATS[kind][0]}"
@@ -114,8 +114,7 @@ def check_weights(data: bytes, architecture: str, settings: Settings | None = No
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-        module_name, function_name = ARCHITECTURES[architecture].builder.split(":")
-        model = getattr(importlib.import_module(module_name), function_name)()
+        model = ARCHITECTURES[architecture].build()
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # Keras warns per skipped layer before it raises
@@ -137,8 +136,16 @@ def check_weights(data: bytes, architecture: str, settings: Settings | None = No
 
 
 def install_user_weights(
-    data: bytes, architecture: str, tag: str, display_name: str, output: str, license: str,
-    trained_on: str, description: str = "", source_name: str = "", settings: Settings | None = None,
+    data: bytes,
+    architecture: str,
+    tag: str,
+    display_name: str,
+    output: str,
+    license: str,
+    trained_on: str,
+    description: str = "",
+    source_name: str = "",
+    settings: Settings | None = None,
 ):
     """Validate the file, then save it in the user weights folder with a card in the user cards folder.
 
@@ -160,13 +167,12 @@ def install_user_weights(
     Raises:
         UserWeightsError: invalid details, an id or file name already taken, or a bad file.
     """
-    from models import ARCHITECTURES, get_card, list_models
-    from models.cards import OUTPUTS, CardError, card_from_dict, write_card
-
     settings = settings or get_settings()
     tag = tag.strip()
     if not _TAG_RE.match(tag):
-        raise UserWeightsError("the short name must be 1-40 lowercase letters, digits, _ or -, starting with a letter or digit")
+        raise UserWeightsError(
+            "the short name must be 1-40 lowercase letters, digits, _ or -, starting with a letter or digit"
+        )
     if output not in OUTPUTS:
         raise UserWeightsError(f"the output must be one of {', '.join(OUTPUTS)}")
     for words, value in (("display name", display_name), ("licence", license), ("training data", trained_on)):
@@ -180,43 +186,39 @@ def install_user_weights(
     # A same-named file earlier on the search path would shadow this one (and fail its hash check).
     taken = [folder / file_name for folder in settings.weights_search_path() if (folder / file_name).exists()]
     if taken:
-        raise UserWeightsError(f"a weights file named {file_name} already exists at {taken[0]}; pick another short name")
+        raise UserWeightsError(
+            f"a weights file named {file_name} already exists at {taken[0]}; pick another short name"
+        )
     family = ARCHITECTURES[architecture].family
     card_data = {
-        "id": card_id, "family": family, "architecture": architecture, "display_name": display_name.strip(),
-        "input_size": ARCHITECTURES[architecture].input_size, "preprocess": PREPROCESS_BY_FAMILY[family],
+        "id": card_id,
+        "family": family,
+        "architecture": architecture,
+        "display_name": display_name.strip(),
+        "input_size": ARCHITECTURES[architecture].input_size,
+        "preprocess": FAMILY_PREPROCESS[family],
         "output": output,
         "weights": {"file": file_name, "sha256": check.sha256, "url": None, "license": license.strip()},
-        "threshold": 0.5, "band": [0.35, 0.65], "trained_on": trained_on.strip(), "metrics": {},
+        "threshold": 0.5,
+        "band": [0.35, 0.65],
+        "trained_on": trained_on.strip(),
+        "metrics": {},
         "created": date.today().isoformat(),
-        "description": description.strip() or (
+        "description": description.strip()
+        or (
             f"{architecture_name(architecture)} weights added by a user on the Models page"
             + (f" from the file {Path(source_name).name}" if source_name else "")
-            + f" ({check.format_words}, sha256 {check.sha256[:12]}…). Not measured by this project."),
+            + f" ({check.format_words}, sha256 {check.sha256[:12]}…). Not measured by this project."
+        ),
     }
-    families = {name: arch.family for name, arch in ARCHITECTURES.items()}
     try:
-        card = card_from_dict(card_data, f"the new card {card_id}", families)
+        card = card_from_dict(card_data, f"the new card {card_id}", FAMILY_OF)
     except CardError as err:
         raise UserWeightsError(err.message) from None
-    target = _write_private(settings.cache_dir / "weights", file_name, data)
+    target = write_bytes_atomic(settings.cache_dir / "weights" / file_name, data, mode=0o600)
     try:
-        write_card(card, settings.user_cards_dir, families)
+        write_card(card, settings.user_cards_dir, FAMILY_OF)
     except Exception:
         target.unlink(missing_ok=True)  # no weights without the card that names them
         raise
     return get_card(card_id, settings)
-
-
-def _write_private(folder: Path, name: str, data: bytes) -> Path:
-    """Write ``data`` as ``folder/name`` via a temp file and an atomic rename; returns the path."""
-    folder.mkdir(parents=True, exist_ok=True)
-    handle, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".part", dir=folder)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        target = folder / name
-        os.replace(tmp_name, target)
-    finally:
-        Path(tmp_name).unlink(missing_ok=True)
-    return target

@@ -78,7 +78,9 @@ def weights_status(card: ModelCard, settings: Settings | None = None) -> Weights
             actual = sha256_of(candidate)
             if actual != spec.sha256:
                 return WeightsStatus(
-                    "hash_mismatch", candidate, searched,
+                    "hash_mismatch",
+                    candidate,
+                    searched,
                     f"weights for {card.id} at {candidate} are damaged or a different file: sha256 "
                     f"{actual[:12]}… does not match the card's {spec.sha256[:12]}…; delete the file"
                     + (f" and run `python -m core models --download {card.id}`." if spec.url else "."),

@@ -31,8 +31,16 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # of its first fake, or of its real clip when it holds no fake.
 MORE_FAMILIES = {
     "more-lipsync": ("wav2lip", "latentsync", "musetalk", "dinet", "hyperlips", "joygen"),
-    "more-talkinghead": ("anitalker", "kdtalker", "styletalk", "playingforyou", "kling", "pcavs",
-                         "styleheat", "celebvhq"),
+    "more-talkinghead": (
+        "anitalker",
+        "kdtalker",
+        "styletalk",
+        "playingforyou",
+        "kling",
+        "pcavs",
+        "styleheat",
+        "celebvhq",
+    ),
     "more-motion": ("fomm", "motion-coseg-partswap", "partswap", "tpsmm", "fadm", "headgan"),
     "more-faceswap": ("ghost", "faceswap", "dfl"),
 }
@@ -42,8 +50,7 @@ GENERATOR_PREFIXES = ("edtalk", "sadtalker", "dreamtalk", "deepfacelive")
 def more_family(generator: str) -> str:
     """The family of a ``more/`` generator name such as ``wav2lip-hq`` or ``fomm-driving``."""
     for family, prefixes in MORE_FAMILIES.items():
-        if any(generator == p or generator.startswith(p + "-") or generator.startswith(p + "_")
-               for p in prefixes):
+        if any(generator == p or generator.startswith(p + "-") or generator.startswith(p + "_") for p in prefixes):
             return family
     raise ValueError(f"no family for more/ generator {generator!r}; add it to MORE_FAMILIES")
 

@@ -47,9 +47,15 @@ def card_metrics(crossval: dict) -> dict:
 def by_source_metrics(crossval: dict) -> dict:
     """The metrics block from a ``--by-source`` cross-validation: out-of-source figures first."""
     pooled, fit, band = crossval["pooled"], crossval["calibrated_crossfit"], crossval["band"]
-    per_source = {name: {"auc": m["auc"] and round(m["auc"], 3), "auc_ci95": m["auc_ci95"],
-                         "n_real": m["n_real"], "n_fake": m["n_fake"]}
-                  for name, m in crossval["per_source"].items()}
+    per_source = {
+        name: {
+            "auc": m["auc"] and round(m["auc"], 3),
+            "auc_ci95": m["auc_ci95"],
+            "n_real": m["n_real"],
+            "n_fake": m["n_fake"],
+        }
+        for name, m in crossval["per_source"].items()
+    }
     return {
         "video_auc": round(pooled["auc"], 3),
         "video_auc_ci95": pooled["auc_ci95"],
@@ -65,10 +71,12 @@ def by_source_metrics(crossval: dict) -> dict:
         "n_fake": pooled["n_fake"],
         "per_source": per_source,
         "out_of_source": True,  # every clip scored by a model that never saw its source
-        "protocol": (crossval["protocol"] + "; AUC, accuracy and log loss are of the raw scores; "
-                     "ECE, share uncertain and verdict accuracy are of calibrated scores with the "
-                     "calibration and band fitted on the other sources only (never on the clips "
-                     f"they are measured on); band rule: {band['rule']}"),
+        "protocol": (
+            crossval["protocol"] + "; AUC, accuracy and log loss are of the raw scores; "
+            "ECE, share uncertain and verdict accuracy are of calibrated scores with the "
+            "calibration and band fitted on the other sources only (never on the clips "
+            f"they are measured on); band rule: {band['rule']}"
+        ),
     }
 
 
@@ -95,16 +103,26 @@ def main() -> int:
     if by_source:
         calibration = crossval["calibration"]
         if calibration:
-            card["calibration"] = {**calibration, "fitted_on": "out-of-source crop scores of the recipe's "
-                                   f"leave-one-source-out cross-validation ({calibration['n']} crops)"}
+            card["calibration"] = {
+                **calibration,
+                "fitted_on": "out-of-source crop scores of the recipe's "
+                f"leave-one-source-out cross-validation ({calibration['n']} crops)",
+            }
         card["band"] = crossval["band"]["band"]
     if args.protocol_note:
         metrics["protocol"] += "; " + args.protocol_note
     card.update(
-        id=args.id, display_name=args.display_name, trained_on=args.trained_on, metrics=metrics,
-        weights={"file": weights_name, "sha256": sha256_of(target), "url": None,
-                 "license": "the project's own weights; its training clips are for non-commercial "
-                            "research (FaceForensics++, DFDC terms), so use these for research only"},
+        id=args.id,
+        display_name=args.display_name,
+        trained_on=args.trained_on,
+        metrics=metrics,
+        weights={
+            "file": weights_name,
+            "sha256": sha256_of(target),
+            "url": None,
+            "license": "the project's own weights; its training clips are for non-commercial "
+            "research (FaceForensics++, DFDC terms), so use these for research only",
+        },
         description=card["description"] + (" " + args.note if args.note else ""),
     )
     card.pop("source", None)

@@ -9,7 +9,7 @@ registry (``Detector.predict``, its card's calibration included) and is judged w
 own band; a cross-validated recipe brings its out-of-source scores (each clip scored by a model
 that never saw its source) and is judged with the calibration and band fitted on the *other*
 sources (``calibrated_crossfit``). Both get the per-source and pooled figures of
-:func:`core.crossval_report.source_report`.
+:func:`core.evaluation.crossval_report.source_report`.
 """
 
 from __future__ import annotations
@@ -28,40 +28,51 @@ sys.path.insert(0, str(PROJECT_ROOT))
 def score_registered(card_id: str, rows: list[dict], settings) -> list[dict]:
     """Clips (with crop scores) of ``rows`` scored by a registered detector."""
     import models
-    from core.crossval import clip_scores
-    from core.train_data import load_rgb
+    from core.evaluation.crossval import clip_scores
+    from core.training.crops import load_rgb
 
     detector = models.load_model(card_id, settings)
     crop_p = []
     for start in range(0, len(rows), 64):
-        crop_p.append(detector.predict([load_rgb(r["file"]) for r in rows[start:start + 64]]))
+        crop_p.append(detector.predict([load_rgb(r["file"]) for r in rows[start : start + 64]]))
     return clip_scores(rows, np.concatenate(crop_p), "all", keep_crops=True)
 
 
 def band_stats(clips: list[dict], band: tuple[float, float]) -> dict:
-    from core.calibration import expected_calibration_error, verdict_stats
+    from core.evaluation.calibration import expected_calibration_error, verdict_stats
 
     y = np.array([c["label"] for c in clips])
     p = np.array([c["p_fake"] for c in clips])
     stats = verdict_stats(y, p, band)
-    return {"band": list(band), "ece": round(expected_calibration_error(y, p), 4),
-            "uncertain_share": stats["uncertain_share"], "verdict_accuracy": stats["verdict_accuracy"]}
+    return {
+        "band": list(band),
+        "ece": round(expected_calibration_error(y, p), 4),
+        "uncertain_share": stats["uncertain_share"],
+        "verdict_accuracy": stats["verdict_accuracy"],
+    }
 
 
 def row_for(name: str, clips: list[dict], band: tuple[float, float] | None, crossval: dict | None) -> dict:
-    from core.crossval_report import source_report
+    from core.evaluation.crossval_report import source_report
 
     report = source_report(clips)
     judged = crossval["calibrated_crossfit"] if crossval else band_stats(clips, band)
-    return {"name": name, "pooled": report["pooled"], "per_source": report["per_source"], "clips": clips,
-            "judged": judged, "how": "calibration and band fitted on the other sources" if crossval
-            else "the card's own calibration and band"}
+    return {
+        "name": name,
+        "pooled": report["pooled"],
+        "per_source": report["per_source"],
+        "clips": clips,
+        "judged": judged,
+        "how": "calibration and band fitted on the other sources"
+        if crossval
+        else "the card's own calibration and band",
+    }
 
 
 def _subset_crossfit(clips: list[dict], only: set[str]) -> dict:
     """Crossfit figures over the clips of ``only``: each source calibrated on all the others."""
-    from core.crossval_report import fit_calibration_and_band, _clip_means
-    from core.calibration import expected_calibration_error, verdict_stats
+    from core.evaluation.calibration import expected_calibration_error, verdict_stats
+    from core.evaluation.crossval_report import _clip_means, fit_calibration_and_band
 
     labels, probs, decided, right = [], [], 0, 0
     for source in sorted(only):
@@ -75,9 +86,11 @@ def _subset_crossfit(clips: list[dict], only: set[str]) -> dict:
         right += round((stats["verdict_accuracy"] or 0) * n_verdicts)
         labels += y.tolist()
         probs += p.tolist()
-    return {"ece": round(expected_calibration_error(np.array(labels), np.array(probs)), 4),
-            "uncertain_share": round(1 - decided / len(labels), 4),
-            "verdict_accuracy": round(right / decided, 4) if decided else None}
+    return {
+        "ece": round(expected_calibration_error(np.array(labels), np.array(probs)), 4),
+        "uncertain_share": round(1 - decided / len(labels), 4),
+        "verdict_accuracy": round(right / decided, 4) if decided else None,
+    }
 
 
 def markdown(rows: list[dict]) -> str:
@@ -87,9 +100,15 @@ def markdown(rows: list[dict]) -> str:
     for r in rows:
         p, j = r["pooled"], r["judged"]
         ci = p["auc_ci95"]
-        cells = [r["name"], f"{p['auc']:.3f} ({ci[0]:.2f}-{ci[1]:.2f})" if ci else f"{p['auc']}",
-                 f"{p['accuracy']:.3f}", f"{p['log_loss']:.3f}", _f(j.get("ece")),
-                 _f(j.get("uncertain_share")), _f(j.get("verdict_accuracy"))]
+        cells = [
+            r["name"],
+            f"{p['auc']:.3f} ({ci[0]:.2f}-{ci[1]:.2f})" if ci else f"{p['auc']}",
+            f"{p['accuracy']:.3f}",
+            f"{p['log_loss']:.3f}",
+            _f(j.get("ece")),
+            _f(j.get("uncertain_share")),
+            _f(j.get("verdict_accuracy")),
+        ]
         cells += [_f(r["per_source"].get(s, {}).get("auc")) for s in sources]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
@@ -110,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import models
-    from core.datasets import read_manifest
+    from core.data.datasets import read_manifest
     from core.settings import get_settings
 
     settings = get_settings()

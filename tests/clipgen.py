@@ -13,8 +13,8 @@ import subprocess
 from pathlib import Path
 
 # Imported before cv2 is first used here: OpenCV's FFmpeg backend reads the quiet log settings that
-# core.video sets only once, when it first starts (and cv2.VideoWriter would start it).
-import core.video  # noqa: F401  isort: skip
+# core.engine.video sets only once, when it first starts (and cv2.VideoWriter would start it).
+import core.engine.video  # noqa: F401  isort: skip
 import cv2
 import numpy as np
 import skimage.data
@@ -27,29 +27,40 @@ FRAMES = 48
 FORMATS: dict[str, tuple[str, int, list[str]]] = {
     "h264_mp4": (".mp4", 24, ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]),
     # Phones write HEVC in .mov tagged hvc1 (Apple's players refuse hev1).
-    "hevc_mov": (".mov", 30, ["-c:v", "libx265", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
-                              "-tag:v", "hvc1", "-x265-params", "log-level=error"]),
-    "vp9_webm": (".webm", 25, ["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8",
-                               "-pix_fmt", "yuv420p"]),
+    "hevc_mov": (
+        ".mov",
+        30,
+        [
+            "-c:v",
+            "libx265",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-tag:v",
+            "hvc1",
+            "-x265-params",
+            "log-level=error",
+        ],
+    ),
+    "vp9_webm": (".webm", 25, ["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-pix_fmt", "yuv420p"]),
     "av1_mkv": (".mkv", 24, []),
 }
 MJPG_FPS = 15
 AV1_ENCODERS = {
     "libsvtav1": ["-c:v", "libsvtav1", "-preset", "12", "-pix_fmt", "yuv420p"],
-    "libaom-av1": ["-c:v", "libaom-av1", "-cpu-used", "8", "-usage", "realtime",
-                   "-pix_fmt", "yuv420p"],
+    "libaom-av1": ["-c:v", "libaom-av1", "-cpu-used", "8", "-usage", "realtime", "-pix_fmt", "yuv420p"],
     "librav1e": ["-c:v", "librav1e", "-speed", "10", "-pix_fmt", "yuv420p"],
 }
 
 
-def _view(image: np.ndarray, center: tuple[float, float], scale: float,
-          size: tuple[int, int]) -> np.ndarray:
+def _view(image: np.ndarray, center: tuple[float, float], scale: float, size: tuple[int, int]) -> np.ndarray:
     """The part of ``image`` around ``center``, magnified ``scale`` times, as a ``size`` frame."""
     width, height = size
-    matrix = np.array([[scale, 0, width / 2 - scale * center[0]],
-                       [0, scale, height / 2 - scale * center[1]]], dtype=np.float64)
-    return cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR,
-                          borderMode=cv2.BORDER_REFLECT_101)
+    matrix = np.array(
+        [[scale, 0, width / 2 - scale * center[0]], [0, scale, height / 2 - scale * center[1]]], dtype=np.float64
+    )
+    return cv2.warpAffine(image, matrix, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
 
 
 def _motion(i: int, n: int) -> tuple[float, float, float]:
@@ -89,14 +100,14 @@ def no_face_frames(n: int = FRAMES, size: tuple[int, int] = SIZE) -> list[np.nda
 def portrait_frames(n: int = 16, size: tuple[int, int] = (1080, 1920)) -> list[np.ndarray]:
     """Upright portrait frames (a phone held vertically): a face, head up."""
     image = skimage.data.astronaut()
-    return [_view(image, (FACE_CENTER[0], FACE_CENTER[1] + 40 + 2 * i), 3.5, size)
-            for i in range(n)]
+    return [_view(image, (FACE_CENTER[0], FACE_CENTER[1] + 40 + 2 * i), 3.5, size) for i in range(n)]
 
 
 @functools.cache
 def _encoders(ffmpeg: str) -> str:
-    return subprocess.run([ffmpeg, "-hide_banner", "-encoders"], capture_output=True,
-                          text=True, check=True, timeout=30).stdout
+    return subprocess.run(
+        [ffmpeg, "-hide_banner", "-encoders"], capture_output=True, text=True, check=True, timeout=30
+    ).stdout
 
 
 def av1_args(ffmpeg: str) -> list[str]:
@@ -108,13 +119,31 @@ def av1_args(ffmpeg: str) -> list[str]:
     raise RuntimeError(f"{ffmpeg} has no AV1 encoder (looked for {', '.join(AV1_ENCODERS)})")
 
 
-def encode(frames: list[np.ndarray], path: Path, ffmpeg: str, fps: int, codec: list[str],
-           extra: tuple[str, ...] = ()) -> Path:
+def encode(
+    frames: list[np.ndarray], path: Path, ffmpeg: str, fps: int, codec: list[str], extra: tuple[str, ...] = ()
+) -> Path:
     """Pipe RGB frames into ffmpeg and write ``path`` (or stdout when ``path`` is pipe:1)."""
     height, width = frames[0].shape[:2]
-    command = [ffmpeg, "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo",
-               "-pix_fmt", "rgb24", "-s", f"{width}x{height}", "-r", str(fps), "-i", "-",
-               *codec, *extra, str(path)]
+    command = [
+        ffmpeg,
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-s",
+        f"{width}x{height}",
+        "-r",
+        str(fps),
+        "-i",
+        "-",
+        *codec,
+        *extra,
+        str(path),
+    ]
     data = b"".join(np.ascontiguousarray(f, dtype=np.uint8).tobytes() for f in frames)
     subprocess.run(command, input=data, capture_output=True, check=True, timeout=120)
     return path
@@ -145,23 +174,51 @@ def write_portrait(path: Path, ffmpeg: str, frames: list[np.ndarray] | None = No
     stored = [cv2.rotate(f, cv2.ROTATE_90_COUNTERCLOCKWISE) for f in upright]
     plain = encode(stored, path.with_suffix(".stored.mp4"), ffmpeg, 30, FORMATS["h264_mp4"][2])
     # ffmpeg 5.1 drops the rotate tag when encoding, so it is added by a stream-copy remux.
-    command = [ffmpeg, "-hide_banner", "-loglevel", "error", "-y", "-i", str(plain), "-c", "copy",
-               "-metadata:s:v", "rotate=270", str(path)]
+    command = [
+        ffmpeg,
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-i",
+        str(plain),
+        "-c",
+        "copy",
+        "-metadata:s:v",
+        "rotate=270",
+        str(path),
+    ]
     subprocess.run(command, capture_output=True, check=True, timeout=60)
     plain.unlink()
     return path
 
 
-def write_without_duration(frames: list[np.ndarray], path: Path, ffmpeg: str,
-                           fps: int = 25) -> Path:
+def write_without_duration(frames: list[np.ndarray], path: Path, ffmpeg: str, fps: int = 25) -> Path:
     """VP9 WebM written to a pipe, so it has no duration or index (as browsers record WebM).
 
     OpenCV then reports a negative frame count for it.
     """
     height, width = frames[0].shape[:2]
-    command = [ffmpeg, "-hide_banner", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
-               "-s", f"{width}x{height}", "-r", str(fps), "-i", "-", *FORMATS["vp9_webm"][2],
-               "-f", "webm", "pipe:1"]
+    command = [
+        ffmpeg,
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-s",
+        f"{width}x{height}",
+        "-r",
+        str(fps),
+        "-i",
+        "-",
+        *FORMATS["vp9_webm"][2],
+        "-f",
+        "webm",
+        "pipe:1",
+    ]
     data = b"".join(f.tobytes() for f in frames)
     result = subprocess.run(command, input=data, capture_output=True, check=True, timeout=120)
     path.write_bytes(result.stdout)
@@ -170,8 +227,19 @@ def write_without_duration(frames: list[np.ndarray], path: Path, ffmpeg: str,
 
 def write_too_long(path: Path, ffmpeg: str, seconds: int = 7200) -> Path:
     """A 64x64, 1 fps grey clip ``seconds`` long: cheap to make, far beyond the duration limit."""
-    command = [ffmpeg, "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi",
-               "-i", f"color=c=gray:s=64x64:r=1:d={seconds}", *FORMATS["h264_mp4"][2], str(path)]
+    command = [
+        ffmpeg,
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        f"color=c=gray:s=64x64:r=1:d={seconds}",
+        *FORMATS["h264_mp4"][2],
+        str(path),
+    ]
     subprocess.run(command, capture_output=True, check=True, timeout=120)
     return path
 
@@ -242,6 +310,7 @@ def make_truncated_tail(folder: Path, ffmpeg: str) -> Path:
     """An H.264 .mp4 with its index first, cut in half: it opens and claims 48 frames, but the
     stream ends after about half of them (the "container overstates its length" case)."""
     folder.mkdir(parents=True, exist_ok=True)
-    whole = encode(face_frames(), folder / "faststart.mp4", ffmpeg, 24, FORMATS["h264_mp4"][2],
-                   ("-movflags", "+faststart"))
+    whole = encode(
+        face_frames(), folder / "faststart.mp4", ffmpeg, 24, FORMATS["h264_mp4"][2], ("-movflags", "+faststart")
+    )
     return truncate(whole, folder / "truncated_tail.mp4")

@@ -1,7 +1,7 @@
 """Helpers for the Compare tests: a labelled folder of placeholder clips and a fast, fake analyzer.
 
-The fake replaces only ``core.analysis.load_models`` and ``core.analysis.analyze_loaded`` (the two
-slow calls ``core.evaluate.evaluate`` makes), so the real evaluation code — clip discovery, the
+The fake replaces only ``core.engine.analysis.load_models`` and ``core.engine.analysis.analyze_loaded`` (the two
+slow calls ``core.evaluation.evaluate.evaluate`` makes), so the real evaluation code — clip discovery, the
 per-clip rows, the metrics, the ROC points, the progress callback — runs on scores the test chose.
 """
 
@@ -42,8 +42,8 @@ class FakeAnalysis:
         self.stop_after = stop_after
         self.analysed: list[str] = []
 
-    def install(self, monkeypatch) -> "FakeAnalysis":
-        from core import analysis
+    def install(self, monkeypatch) -> FakeAnalysis:
+        from core.engine import analysis
 
         monkeypatch.setattr(analysis, "load_models", self.load_models)
         monkeypatch.setattr(analysis, "analyze_loaded", self.analyze_loaded)
@@ -52,8 +52,14 @@ class FakeAnalysis:
     def load_models(self, ids, settings=None):
         import models
 
-        return [SimpleNamespace(card=models.get_card(i, settings), detector=None if i in self.unavailable else object(),
-                                error=self.unavailable.get(i)) for i in ids]
+        return [
+            SimpleNamespace(
+                card=models.get_card(i, settings),
+                detector=None if i in self.unavailable else object(),
+                error=self.unavailable.get(i),
+            )
+            for i in ids
+        ]
 
     def analyze_loaded(self, path, loaded, frames, settings=None, aggregation="mean"):
         if self.stop_after is not None and len(self.analysed) >= self.stop_after:
@@ -67,11 +73,17 @@ class FakeAnalysis:
         results = []
         for item in loaded:
             p = None if wanted == "no_face" or item.detector is None else wanted[item.card.id]
-            results.append(SimpleNamespace(
-                id=item.card.id, p_fake=p, seconds=0.01,
-                verdict=SimpleNamespace(value="NO_FACE" if wanted == "no_face" else
-                                        "UNAVAILABLE" if p is None else _verdict(p)),
-                frames=[] if p is None else [SimpleNamespace(p_fake=p)] * FRAMES_PER_CLIP))
+            results.append(
+                SimpleNamespace(
+                    id=item.card.id,
+                    p_fake=p,
+                    seconds=0.01,
+                    verdict=SimpleNamespace(
+                        value="NO_FACE" if wanted == "no_face" else "UNAVAILABLE" if p is None else _verdict(p)
+                    ),
+                    frames=[] if p is None else [SimpleNamespace(p_fake=p)] * FRAMES_PER_CLIP,
+                )
+            )
         faces = [] if wanted == "no_face" else [object()] * FRAMES_PER_CLIP
         return SimpleNamespace(status="no_faces" if wanted == "no_face" else "ok", faces=faces, models=results)
 

@@ -11,9 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from core.settings import get_settings
+from core.settings import PROJECT_ROOT
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# The shared test data beside the checkout (CI's layout); DFI_SHARED_DATA points elsewhere. The app
+# itself knows nothing of it: its data root is the user's own folder, and the tests point that
+# setting here, so the Compare and Train pages see real labelled clips.
+SHARED_DATA = Path(os.environ.get("DFI_SHARED_DATA") or PROJECT_ROOT.parent / "shared" / "data")
+os.environ.setdefault("DFI_DATA_ROOT", str(SHARED_DATA))
 
 
 def _require(what: str, ok: bool, env: str) -> None:
@@ -28,7 +34,7 @@ def _require(what: str, ok: bool, env: str) -> None:
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """The ../shared/data folder (real clips, crops, MesoNet weights)."""
-    path = get_settings().shared_data
+    path = SHARED_DATA
     _require(f"shared test data at {path}", (path / "README.md").is_file(), "DFI_REQUIRE_SHARED")
     return path
 

@@ -37,18 +37,40 @@ def local_ray_cluster(num_cpus: int = 1, start_timeout: float = 120.0) -> Iterat
         ray_exe = Path(shutil.which("ray") or "ray")
     temp = Path(tempfile.mkdtemp(prefix="dfi-ray-"))  # short: Ray's socket paths must stay < 108 chars
     dashboard = free_port()
-    ports = {"--port": free_port(), "--dashboard-port": dashboard, "--ray-client-server-port": free_port(),
-             "--dashboard-agent-listen-port": free_port(), "--dashboard-agent-grpc-port": free_port(),
-             "--metrics-export-port": free_port(), "--runtime-env-agent-port": free_port()}
-    cmd = [str(ray_exe), "start", "--head", "--block", "--node-ip-address=127.0.0.1", "--dashboard-host=127.0.0.1",
-           f"--num-cpus={num_cpus}", "--num-gpus=0", "--include-dashboard=true", "--disable-usage-stats",
-           "--object-store-memory=100000000", f"--temp-dir={temp}", *(f"{k}={v}" for k, v in ports.items())]
+    ports = {
+        "--port": free_port(),
+        "--dashboard-port": dashboard,
+        "--ray-client-server-port": free_port(),
+        "--dashboard-agent-listen-port": free_port(),
+        "--dashboard-agent-grpc-port": free_port(),
+        "--metrics-export-port": free_port(),
+        "--runtime-env-agent-port": free_port(),
+    }
+    cmd = [
+        str(ray_exe),
+        "start",
+        "--head",
+        "--block",
+        "--node-ip-address=127.0.0.1",
+        "--dashboard-host=127.0.0.1",
+        f"--num-cpus={num_cpus}",
+        "--num-gpus=0",
+        "--include-dashboard=true",
+        "--disable-usage-stats",
+        "--object-store-memory=100000000",
+        f"--temp-dir={temp}",
+        *(f"{k}={v}" for k, v in ports.items()),
+    ]
     # The job's `python` must be this interpreter (with the project's packages): put it first on PATH.
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-           "RAY_USAGE_STATS_ENABLED": "0"}
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "RAY_USAGE_STATS_ENABLED": "0",
+    }
     log = (temp / "ray-start.log").open("wb")
-    proc = subprocess.Popen(cmd, cwd=temp, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            stdin=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        cmd, cwd=temp, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+    )
     address = f"http://127.0.0.1:{dashboard}"
     spawned: list[psutil.Process] = []
     try:

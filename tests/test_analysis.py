@@ -1,4 +1,4 @@
-"""core.analysis with hand-made frames, faces and fake detectors: no video decoding, no TensorFlow."""
+"""core.engine.analysis with hand-made frames, faces and fake detectors: no video decoding, no TensorFlow."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from core import analysis
+from core.engine import analysis
+from core.engine.faces import FaceResult
 from core.errors import InvalidClipError, UnknownModelError, WeightsHashError, WeightsMissingError
-from core.faces import FaceResult
 from core.types import Box, ClipInfo, Face, FaceCrop, Frame, FrameScore, Track, Verdict
 from models.cards import CardError
 
@@ -53,7 +53,7 @@ def make_faces(frames: list[Frame], plan: dict[int, dict[int, int]]) -> FaceResu
 def fake_pipeline(monkeypatch):
     """Replace clip reading and face finding; returns a setter for the faces plan."""
     frames = make_frames()
-    state = {"plan": {0: {p: 51 for p in range(8)}}, "reads": 0}
+    state = {"plan": {0: dict.fromkeys(range(8), 51)}, "reads": 0}
 
     def read_clip(path, n, settings=None):
         state["reads"] += 1
@@ -70,8 +70,14 @@ def loaded(*detectors) -> list[analysis.LoadedModel]:
 
 @pytest.mark.parametrize(
     "p, expected",
-    [(0.0, Verdict.REAL), (0.3, Verdict.REAL), (0.31, Verdict.UNCERTAIN), (0.69, Verdict.UNCERTAIN),
-     (0.7, Verdict.FAKE), (1.0, Verdict.FAKE)],
+    [
+        (0.0, Verdict.REAL),
+        (0.3, Verdict.REAL),
+        (0.31, Verdict.UNCERTAIN),
+        (0.69, Verdict.UNCERTAIN),
+        (0.7, Verdict.FAKE),
+        (1.0, Verdict.FAKE),
+    ],
 )
 def test_verdict_for_uses_band_edges_inclusively(p, expected):
     assert analysis.verdict_for(p, (0.3, 0.7)) is expected
@@ -114,7 +120,7 @@ def test_track_scores_group_by_track():
 
 
 def test_analyze_batches_all_crops_into_one_call_per_model(fake_pipeline):
-    fake_pipeline["plan"] = {0: {p: 51 for p in range(8)}, 1: {p: 204 for p in range(0, 8, 2)}}
+    fake_pipeline["plan"] = {0: dict.fromkeys(range(8), 51), 1: dict.fromkeys(range(0, 8, 2), 204)}
     meso, xcep = FakeDetector(make_card()), FakeDetector(make_card("xception.t", "xception"), scale=0.5)
     report = analysis.analyze_loaded("clip.mp4", loaded(meso, xcep), frames=8)
 

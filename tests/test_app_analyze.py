@@ -1,4 +1,4 @@
-"""AppTest for the Analyze page (app.py → views/analyze.py), widgets addressed by key.
+"""AppTest for the Analyze page (app.py → views/analyze/page.py), widgets addressed by key.
 
 Paths covered: the start page, the sample clip (verdict cards, timeline, gallery), the same clip
 again from the server cache, a broken upload, a clip with no face, one model's weights missing,
@@ -18,7 +18,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from views import _ui
+from views.analyze import state as analyze_state
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 TIMEOUT = 240  # seconds per script run: the first one builds the models on a busy 2-core CPU
@@ -81,11 +81,11 @@ def no_face_clip(path: Path) -> Path:
 
 def test_start_page_offers_upload_sample_and_options():
     at = start()
-    allowed = set(at.file_uploader(key=_ui.UPLOAD_KEY).allowed_type)
-    assert {f".{t}" for t in _ui.UPLOAD_TYPES} <= allowed
-    assert at.button(key=_ui.SAMPLE_BUTTON_KEY).label == "Try a sample clip"
-    assert at.select_slider(key=_ui.FRAMES_KEY).value == 32
-    assert at.multiselect(key=_ui.MODELS_KEY).value  # one default card per family
+    allowed = set(at.file_uploader(key=analyze_state.UPLOAD_KEY).allowed_type)
+    assert {f".{t}" for t in analyze_state.UPLOAD_TYPES} <= allowed
+    assert at.button(key=analyze_state.SAMPLE_BUTTON_KEY).label == "Try a sample clip"
+    assert at.select_slider(key=analyze_state.FRAMES_KEY).value == 32
+    assert at.multiselect(key=analyze_state.MODELS_KEY).value  # one default card per family
     assert "Try a sample clip" in texts(at.info)
     assert "Detectors" in texts(at.sidebar.subheader)
     # With no weights anywhere, every card is listed as unavailable, each with its reason.
@@ -99,7 +99,7 @@ def test_start_page_offers_upload_sample_and_options():
 @pytest.mark.slow
 def test_sample_clip_shows_verdicts_timeline_and_gallery(with_mesonet):
     at = start()
-    at.button(key=_ui.SAMPLE_BUTTON_KEY).click().run()
+    at.button(key=analyze_state.SAMPLE_BUTTON_KEY).click().run()
     assert not at.exception
     assert not at.error, texts(at.error)
     cards = verdict_cards(at)
@@ -116,7 +116,7 @@ def test_sample_clip_shows_verdicts_timeline_and_gallery(with_mesonet):
     labels = {b.label for b in at.get("download_button")}
     assert {"Report (JSON)", "Scores per frame (CSV)"} <= labels
     assert "astronaut_zoom.mp4" in texts(at.caption)
-    at.button(key=_ui.ANNOTATE_BUTTON_KEY).click().run()
+    at.button(key=analyze_state.ANNOTATE_BUTTON_KEY).click().run()
     assert not at.exception and not at.error
     video = [b for b in at.get("download_button") if b.label == "Annotated video (MP4)"]
     assert len(video) == 1
@@ -124,7 +124,7 @@ def test_sample_clip_shows_verdicts_timeline_and_gallery(with_mesonet):
     # A second session with the same clip gets the report from the server-wide cache.
     again = start()
     t0 = time.perf_counter()
-    again.button(key=_ui.SAMPLE_BUTTON_KEY).click().run()
+    again.button(key=analyze_state.SAMPLE_BUTTON_KEY).click().run()
     cached_s = time.perf_counter() - t0
     assert not again.exception
     assert "reused from an earlier analysis" in texts(again.caption)
@@ -133,8 +133,9 @@ def test_sample_clip_shows_verdicts_timeline_and_gallery(with_mesonet):
 
     # The same bytes uploaded under another name: still a cache hit, shown under the user's name.
     third = start()
-    third.file_uploader(key=_ui.UPLOAD_KEY).set_value(
-        ("my copy.mp4", _ui.SAMPLE_CLIP.read_bytes(), "video/mp4")).run()
+    third.file_uploader(key=analyze_state.UPLOAD_KEY).set_value(
+        ("my copy.mp4", analyze_state.SAMPLE_CLIP.read_bytes(), "video/mp4")
+    ).run()
     assert not third.exception
     assert "my copy.mp4" in texts(third.caption) and "reused from an earlier analysis" in texts(third.caption)
 
@@ -147,8 +148,8 @@ def test_one_model_missing_still_runs_the_other(with_mesonet, monkeypatch, tmp_p
     (only_df / "Meso4_DF.h5").symlink_to(with_mesonet / "Meso4_DF.h5")
     monkeypatch.setenv("DFI_WEIGHTS_DIR", str(only_df))
     at = start()
-    at.multiselect(key=_ui.MODELS_KEY).set_value(["meso4.df", "meso4.f2f"])
-    at.button(key=_ui.SAMPLE_BUTTON_KEY).click().run()
+    at.multiselect(key=analyze_state.MODELS_KEY).set_value(["meso4.df", "meso4.f2f"])
+    at.button(key=analyze_state.SAMPLE_BUTTON_KEY).click().run()
     assert not at.exception
     cards = verdict_cards(at)
     assert cards["meso4.f2f"] == "UNAVAILABLE"
@@ -160,7 +161,7 @@ def test_one_model_missing_still_runs_the_other(with_mesonet, monkeypatch, tmp_p
 
 def test_broken_upload_shows_a_plain_error():
     at = start()
-    at.file_uploader(key=_ui.UPLOAD_KEY).set_value(("broken.mp4", os.urandom(4096), "video/mp4")).run()
+    at.file_uploader(key=analyze_state.UPLOAD_KEY).set_value(("broken.mp4", os.urandom(4096), "video/mp4")).run()
     assert not at.exception
     assert len(at.error) == 1
     message = at.error[0].value
@@ -172,7 +173,7 @@ def test_broken_upload_shows_a_plain_error():
 def test_clip_without_a_face_says_so(tmp_path):
     clip = no_face_clip(tmp_path / "gradient.mp4")
     at = start()
-    at.file_uploader(key=_ui.UPLOAD_KEY).set_value(("gradient.mp4", clip.read_bytes(), "video/mp4")).run()
+    at.file_uploader(key=analyze_state.UPLOAD_KEY).set_value(("gradient.mp4", clip.read_bytes(), "video/mp4")).run()
     assert not at.exception
     assert not at.error, texts(at.error)
     assert "No face was found" in texts(at.warning)
@@ -184,10 +185,10 @@ def test_unexpected_engine_failure_is_a_plain_message(monkeypatch, tmp_path):
     def explode(*args, **kwargs):
         raise RuntimeError("internal detail that must not be shown")
 
-    monkeypatch.setattr(_ui, "analyze", explode)
+    monkeypatch.setattr(analyze_state, "analyze", explode)
     clip = no_face_clip(tmp_path / "any.mp4")
     at = start()
-    at.file_uploader(key=_ui.UPLOAD_KEY).set_value(("any.mp4", clip.read_bytes(), "video/mp4")).run()
+    at.file_uploader(key=analyze_state.UPLOAD_KEY).set_value(("any.mp4", clip.read_bytes(), "video/mp4")).run()
     assert not at.exception
     assert "Something went wrong" in texts(at.error)
     assert "internal detail" not in texts(at.error)
@@ -195,13 +196,16 @@ def test_unexpected_engine_failure_is_a_plain_message(monkeypatch, tmp_path):
 
 def test_uploads_are_written_to_a_private_temp_file_and_removed():
     seen = {}
-    with _ui.clip_file(_ui.ClipSource(name="phone clip.MOV", data=b"abc")) as path:
+    with analyze_state.clip_file(analyze_state.ClipSource(name="phone clip.MOV", data=b"abc")) as path:
         seen["path"], seen["mode"] = path, path.stat().st_mode & 0o777
         seen["folder_mode"] = path.parent.stat().st_mode & 0o777
         assert path.read_bytes() == b"abc" and path.name == "phone clip.mov"
     assert seen["mode"] == 0o600 and seen["folder_mode"] == 0o700
     assert not seen["path"].exists() and not seen["path"].parent.exists()
-    with pytest.raises(RuntimeError), _ui.clip_file(_ui.ClipSource(name="../../x.exe", data=b"abc")) as path:
+    with (
+        pytest.raises(RuntimeError),
+        analyze_state.clip_file(analyze_state.ClipSource(name="../../x.exe", data=b"abc")) as path,
+    ):
         assert path.name == "x.mp4"  # no folders, and an unexpected suffix is never kept
         raise RuntimeError
     assert not path.parent.exists()
@@ -221,7 +225,7 @@ def test_no_detector_installed_says_so_without_an_empty_chart():
     # A fresh clone without any weight files: the faces are still shown, but no chart is drawn and
     # no card claims that "the other detectors" have a verdict.
     at = start()
-    at.button(key=_ui.SAMPLE_BUTTON_KEY).click().run()
+    at.button(key=analyze_state.SAMPLE_BUTTON_KEY).click().run()
     assert not at.exception
     assert set(verdict_cards(at).values()) == {"UNAVAILABLE"}
     assert not at.get("plotly_chart")
@@ -232,26 +236,35 @@ def test_no_detector_installed_says_so_without_an_empty_chart():
 def test_an_upload_is_hashed_once_not_on_every_rerun(monkeypatch, tmp_path):
     clip = no_face_clip(tmp_path / "gradient.mp4")
     data = clip.read_bytes()
-    real_sha256, calls = _ui.hashlib.sha256, []
+    real_sha256, calls = analyze_state.hashlib.sha256, []
 
     def counting_sha256(payload=b"", *args, **kwargs):
         if payload == data:
             calls.append(1)
         return real_sha256(payload, *args, **kwargs)
 
-    monkeypatch.setattr(_ui.hashlib, "sha256", counting_sha256)
+    monkeypatch.setattr(analyze_state.hashlib, "sha256", counting_sha256)
     at = start()
-    at.file_uploader(key=_ui.UPLOAD_KEY).set_value(("gradient.mp4", data, "video/mp4")).run()
+    at.file_uploader(key=analyze_state.UPLOAD_KEY).set_value(("gradient.mp4", data, "video/mp4")).run()
     at.run()  # a rerun, as after any click
     assert not at.exception
     assert len(calls) == 1
 
 
 def test_card_metrics_in_words_with_the_auc_interval():
-    from views._verdicts import metrics_sentence
+    from views.common.verdicts import metrics_sentence
 
-    words = metrics_sentence({"video_auc": 0.8123, "video_auc_ci95": [0.61, 0.95], "n_real": 8, "n_fake": 16,
-                              "accuracy": 0.75, "eer": None, "protocol": "held-out clips"})
+    words = metrics_sentence(
+        {
+            "video_auc": 0.8123,
+            "video_auc_ci95": [0.61, 0.95],
+            "n_real": 8,
+            "n_fake": 16,
+            "accuracy": 0.75,
+            "eer": None,
+            "protocol": "held-out clips",
+        }
+    )
     assert words.startswith("video AUC 0.81 on 8 real and 16 fake clips, 95% sure it lies between 0.61 and 0.95")
     assert "accuracy 0.750" in words and "eer" not in words and "held-out" not in words
     assert metrics_sentence({"protocol": "none"}) == "not measured yet."
@@ -265,18 +278,18 @@ def test_heatmaps_toggle_shows_overlays_for_both_detectors(with_mesonet, monkeyp
     monkeypatch.delenv("DFI_PROJECT_WEIGHTS_DIR")  # the shipped weights in models/weights/
     clip = shared_data / "clips" / "real" / "ffpp_youtube_c40_183.mp4"
     at = start()
-    at.select_slider(key=_ui.FRAMES_KEY).set_value(8)
-    at.multiselect(key=_ui.MODELS_KEY).set_value(["xception.dfi2", "meso4.df"])
-    at.file_uploader(key=_ui.UPLOAD_KEY).set_value((clip.name, clip.read_bytes(), "video/mp4")).run()
+    at.select_slider(key=analyze_state.FRAMES_KEY).set_value(8)
+    at.multiselect(key=analyze_state.MODELS_KEY).set_value(["xception.dfi2", "meso4.df"])
+    at.file_uploader(key=analyze_state.UPLOAD_KEY).set_value((clip.name, clip.read_bytes(), "video/mp4")).run()
     assert not at.exception and not at.error, texts(at.error)
     assert set(verdict_cards(at)) == {"xception.dfi2", "meso4.df"}
-    assert at.toggle(key=_ui.HEATMAPS_TOGGLE_KEY).value is False
+    assert at.toggle(key=analyze_state.HEATMAPS_TOGGLE_KEY).value is False
     gallery = [b for b in html_bodies(at) if "dfi-crop-img" in b]
     assert len(gallery) == 1 and 'class="dfi-heat-img"' not in gallery[0]  # never on the default path
     crops = gallery[0].count('class="dfi-crop-img"')
     assert crops >= 6
 
-    at.toggle(key=_ui.HEATMAPS_TOGGLE_KEY).set_value(True).run()
+    at.toggle(key=analyze_state.HEATMAPS_TOGGLE_KEY).set_value(True).run()
     assert not at.exception and not at.error and not at.warning, texts(at.warning)
     gallery = [b for b in html_bodies(at) if "dfi-crop-img" in b]
     assert len(gallery) == 1
@@ -289,11 +302,11 @@ def test_heatmaps_toggle_shows_overlays_for_both_detectors(with_mesonet, monkeyp
 
     # A second session on the same clip gets the heatmaps from the server-wide cache.
     again = start()
-    again.select_slider(key=_ui.FRAMES_KEY).set_value(8)
-    again.multiselect(key=_ui.MODELS_KEY).set_value(["xception.dfi2", "meso4.df"])
-    again.file_uploader(key=_ui.UPLOAD_KEY).set_value((clip.name, clip.read_bytes(), "video/mp4")).run()
+    again.select_slider(key=analyze_state.FRAMES_KEY).set_value(8)
+    again.multiselect(key=analyze_state.MODELS_KEY).set_value(["xception.dfi2", "meso4.df"])
+    again.file_uploader(key=analyze_state.UPLOAD_KEY).set_value((clip.name, clip.read_bytes(), "video/mp4")).run()
     t0 = time.perf_counter()
-    again.toggle(key=_ui.HEATMAPS_TOGGLE_KEY).set_value(True).run()
+    again.toggle(key=analyze_state.HEATMAPS_TOGGLE_KEY).set_value(True).run()
     assert not again.exception
     assert [b for b in html_bodies(again) if "dfi-crop-img" in b] == gallery
     assert time.perf_counter() - t0 < 5.0

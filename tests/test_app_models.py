@@ -1,4 +1,4 @@
-"""AppTest for the Models page (views/models.py): the cards, a damaged weights file, downloads that
+"""AppTest for the Models page (views/detectors/page.py): the cards, a damaged weights file, downloads that
 work and that cannot connect, uploads of the wrong and the right architecture, the default per family.
 
 Each test checks that no exception reached the page. Weights are found only where each test says.
@@ -18,11 +18,12 @@ import models
 from core.hashing import file_sha256
 from core.settings import get_settings
 from models.cards import card_from_dict, write_card
-from models.mesonet import build_meso4
-from views import _ui
+from models.networks.mesonet import build_meso4
+from views.analyze import state as analyze_state
+from views.detectors import state as detectors_state
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGE = ROOT / "views" / "models.py"
+PAGE = ROOT / "views" / "detectors" / "page.py"
 APP = ROOT / "app.py"
 TIMEOUT = 240
 FAMILIES = {name: arch.family for name, arch in models.ARCHITECTURES.items()}
@@ -64,13 +65,26 @@ def card_text(at: AppTest, card_id: str) -> str:
 def user_card(card_id: str, weights_file: str, sha: str, url: str | None) -> None:
     """Write a MesoNet card in the user cards folder (a user card overrides a shipped one of its id)."""
     arch = card_id.split(".")[0]
-    card = card_from_dict({
-        "id": card_id, "family": "mesonet", "architecture": arch, "display_name": f"Test {card_id}",
-        "input_size": 256, "preprocess": "unit", "output": "p_real",
-        "weights": {"file": weights_file, "sha256": sha, "url": url, "license": "test"},
-        "threshold": 0.5, "band": [0.35, 0.65], "trained_on": "test", "metrics": {}, "created": "2026-01-01",
-        "description": "a card for a test",
-    }, "test", FAMILIES)
+    card = card_from_dict(
+        {
+            "id": card_id,
+            "family": "mesonet",
+            "architecture": arch,
+            "display_name": f"Test {card_id}",
+            "input_size": 256,
+            "preprocess": "unit",
+            "output": "p_real",
+            "weights": {"file": weights_file, "sha256": sha, "url": url, "license": "test"},
+            "threshold": 0.5,
+            "band": [0.35, 0.65],
+            "trained_on": "test",
+            "metrics": {},
+            "created": "2026-01-01",
+            "description": "a card for a test",
+        },
+        "test",
+        FAMILIES,
+    )
     write_card(card, get_settings().user_cards_dir, FAMILIES)
 
 
@@ -139,40 +153,47 @@ def meso4_file(tmp_path_factory) -> bytes:
 
 def test_weights_for_the_wrong_architecture_are_refused_plainly(meso4_file):
     at = open_page()
-    at.selectbox(key=_ui.MODELS_ARCH_KEY).set_value("mesoinception4")
-    at.file_uploader(key=f"{_ui.MODELS_UPLOAD_KEY}_0").set_value(("meso4.weights.h5", meso4_file, "application/octet-stream"))
+    at.selectbox(key=detectors_state.MODELS_ARCH_KEY).set_value("mesoinception4")
+    at.file_uploader(key=f"{detectors_state.MODELS_UPLOAD_KEY}_0").set_value(
+        ("meso4.weights.h5", meso4_file, "application/octet-stream")
+    )
     at.run()
     assert not at.exception
-    assert ("meso4.weights.h5 cannot be used: these weights do not fit the MesoInception4 architecture"
-            in texts(at.error))
+    assert "meso4.weights.h5 cannot be used: these weights do not fit the MesoInception4 architecture" in texts(
+        at.error
+    )
     assert len(at.text_input) == 0  # no card form for a file that does not fit
 
 
 def test_uploaded_weights_are_saved_with_a_card_and_offered_on_the_analyze_page(meso4_file):
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
-    at.switch_page("views/models.py").run()
-    at.selectbox(key=_ui.MODELS_ARCH_KEY).set_value("meso4")
-    at.file_uploader(key=f"{_ui.MODELS_UPLOAD_KEY}_0").set_value(("mine.weights.h5", meso4_file, "application/octet-stream"))
+    at.switch_page("views/detectors/page.py").run()
+    at.selectbox(key=detectors_state.MODELS_ARCH_KEY).set_value("meso4")
+    at.file_uploader(key=f"{detectors_state.MODELS_UPLOAD_KEY}_0").set_value(
+        ("mine.weights.h5", meso4_file, "application/octet-stream")
+    )
     at.run()
     assert "mine.weights.h5 fits Meso4 (Keras 3 weights file" in texts(at.success)
     at.text_input(key="models_tag").input("mine")
     at.text_input(key="models_display_name").input("My own Meso4")
     at.text_input(key="models_license").input("CC-BY-4.0")
     at.text_area(key="models_trained_on").input("my phone clips")
-    at.button(key=_ui.MODELS_SAVE_KEY).click().run()
+    at.button(key=detectors_state.MODELS_SAVE_KEY).click().run()
     assert not at.exception, at.exception
     assert "Saved **My own Meso4** as `meso4.mine`" in texts(at.success)
     card = models.get_card("meso4.mine")
     assert card.output == "p_fake" and card.weights.license == "CC-BY-4.0" and card.trained_on == "my phone clips"
     assert "Weights installed" in card_text(at, "meso4.mine")
-    assert len(at.text_input) == 0 and at.file_uploader[0].key == f"{_ui.MODELS_UPLOAD_KEY}_1"  # ready for the next
-    at.switch_page("views/analyze.py").run()
-    assert "My own Meso4 (meso4.mine)" in at.multiselect(key=_ui.MODELS_KEY).options
+    assert (
+        len(at.text_input) == 0 and at.file_uploader[0].key == f"{detectors_state.MODELS_UPLOAD_KEY}_1"
+    )  # ready for the next
+    at.switch_page("views/analyze/page.py").run()
+    assert "My own Meso4 (meso4.mine)" in at.multiselect(key=analyze_state.MODELS_KEY).options
 
 
 def test_the_default_choice_is_saved_and_explained_when_its_weights_are_missing():
     at = open_page()
-    at.selectbox(key=_ui.default_key("mesonet")).set_value("meso4.f2f").run()
+    at.selectbox(key=detectors_state.default_key("mesonet")).set_value("meso4.f2f").run()
     assert not at.exception
     saved = json.loads((get_settings().cache_dir / "defaults.json").read_text())
     assert saved == {"mesonet": "meso4.f2f"}
@@ -184,8 +205,8 @@ def test_the_default_choice_moves_the_default_badge_and_the_analyze_default(meso
     monkeypatch.setenv("DFI_WEIGHTS_DIR", str(mesonet_weights_dir))
     at = open_page()
     assert "default" in card_text(at, "mesoinception4.df")  # the best measured video AUC
-    at.selectbox(key=_ui.default_key("mesonet")).set_value("meso4.f2f").run()
+    at.selectbox(key=detectors_state.default_key("mesonet")).set_value("meso4.f2f").run()
     assert "default" in card_text(at, "meso4.f2f") and "default" not in card_text(at, "mesoinception4.df")
     assert "meso4.f2f" in models.default_model_ids()
-    at.selectbox(key=_ui.default_key("mesonet")).set_value("automatic").run()
+    at.selectbox(key=detectors_state.default_key("mesonet")).set_value("automatic").run()
     assert "mesoinception4.df" in models.default_model_ids()

@@ -39,9 +39,13 @@ def shots(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def server(shared_data, tmp_path_factory):
     """A streamlit server for this module with the MesoNet authors' weights; stopped at the end."""
-    yield from streamlit_server({"DFI_WEIGHTS_DIR": str(shared_data / "mesonet" / "weights"),
-                                 "DFI_CACHE_DIR": str(tmp_path_factory.mktemp("dfi-cache"))},
-                                tmp_path_factory.mktemp("server"))
+    yield from streamlit_server(
+        {
+            "DFI_WEIGHTS_DIR": str(shared_data / "mesonet" / "weights"),
+            "DFI_CACHE_DIR": str(tmp_path_factory.mktemp("dfi-cache")),
+        },
+        tmp_path_factory.mktemp("server"),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -60,8 +64,7 @@ def open_page(browser, url: str):
     page.get_by_text("Try a sample clip").first.wait_for(timeout=120_000)
     # The first visit loads the detectors while the script still runs; wait for the run to end so
     # the timings below are of a warm server.
-    page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(
-        timeout=ANALYSIS_TIMEOUT_MS)
+    page.locator("[data-testid='stApp'][data-test-script-state='notRunning']").wait_for(timeout=ANALYSIS_TIMEOUT_MS)
     return page
 
 
@@ -78,7 +81,8 @@ def wait_for_results(page, clip_name: str) -> None:
     page.locator(".dfi-verdict").nth(1).wait_for(timeout=ANALYSIS_TIMEOUT_MS)
     # The caption names the analysed clip: the cards on screen belong to this clip, not the last one.
     page.locator("[data-testid='stCaptionContainer']", has_text=f"{clip_name} ·").first.wait_for(
-        timeout=ANALYSIS_TIMEOUT_MS)
+        timeout=ANALYSIS_TIMEOUT_MS
+    )
 
 
 def snapshot(page, path: Path) -> None:
@@ -93,8 +97,10 @@ def snapshot(page, path: Path) -> None:
 
 def verdicts(page) -> dict[str, str]:
     cards = page.locator(".dfi-verdict")
-    return {cards.nth(i).get_attribute("data-model"): cards.nth(i).get_attribute("data-verdict")
-            for i in range(cards.count())}
+    return {
+        cards.nth(i).get_attribute("data-model"): cards.nth(i).get_attribute("data-verdict")
+        for i in range(cards.count())
+    }
 
 
 def downloaded_report(page) -> dict:
@@ -112,7 +118,11 @@ def test_a_deep_link_on_a_fresh_server_opens_that_page_inside_the_app(server, br
     page.locator("[data-testid='stSidebarNav']").wait_for(timeout=60_000)
     links = page.locator("[data-testid='stSidebarNavLink']").all_inner_texts()
     assert [text.split("\n")[-1].strip() for text in links] == [  # after the icon's ligature name
-        "Analyze a clip", "Compare detectors", "Detectors and weights", "Train a detector"]
+        "Analyze a clip",
+        "Compare detectors",
+        "Detectors and weights",
+        "Train a detector",
+    ]
     page.context.close()
 
 
@@ -138,8 +148,10 @@ def test_upload_real_clip_then_broken_file(server, browser, shared_data, shots, 
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.get_by_text(re.compile(r"\(frame \d+, person 1\)")).first.wait_for(timeout=60_000)
     snapshot(page, shots / "real.png")
-    print(f"\nfirst visit until the detectors are loaded (cold start): {ready:.1f} s; "
-          f"upload to verdict, {clip.name} (10 s, 1080p): {seconds:.1f} s")
+    print(
+        f"\nfirst visit until the detectors are loaded (cold start): {ready:.1f} s; "
+        f"upload to verdict, {clip.name} (10 s, 1080p): {seconds:.1f} s"
+    )
 
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(os.urandom(64 * 1024))
@@ -181,10 +193,10 @@ def test_heatmaps_beside_every_crop_and_for_a_clicked_dot(server, browser, share
     with page.expect_download(timeout=120_000) as download:
         page.get_by_role("button", name="Heatmaps (ZIP)").click()
     import zipfile
+
     names = zipfile.ZipFile(download.value.path()).namelist()
     assert len([x for x in names if x.endswith(".png")]) == 3 * n and "index.html" in names
-    page.get_by_text(re.compile(r"\(frame \d+, person 1\)")).first.evaluate(
-        "e => e.scrollIntoView({block: 'center'})")
+    page.get_by_text(re.compile(r"\(frame \d+, person 1\)")).first.evaluate("e => e.scrollIntoView({block: 'center'})")
     page.wait_for_timeout(500)
     page.screenshot(path=str(shots / "heatmaps_clicked.png"))  # the clicked crop and its heatmaps
     snapshot(page, shots / "heatmaps.png")
@@ -205,9 +217,15 @@ def test_two_sessions_at_once_each_get_their_own_correct_report(server, browser,
     env = dict(os.environ, DFI_WEIGHTS_DIR=str(shared_data / "mesonet" / "weights"))
     for clip, report in zip(clips, reports):
         ids = ",".join(m["id"] for m in report["models"])
-        done = subprocess.run([sys.executable, "-m", "core", "analyze", str(clip), "--frames", "32",
-                               "--models", ids, "--json", "-"], cwd=ROOT, env=env, capture_output=True,
-                              text=True, timeout=600, check=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "core", "analyze", str(clip), "--frames", "32", "--models", ids, "--json", "-"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=True,
+        )
         expected = json.loads(done.stdout)
         assert report["clip"]["sha256"] == expected["clip"]["sha256"]
         for got, want in zip(report["models"], expected["models"]):
@@ -223,6 +241,8 @@ def test_same_clip_again_comes_from_the_cache(server, browser, shared_data):
     caption = page.locator("[data-testid='stCaptionContainer']", has_text="reused from an earlier").first
     caption.wait_for(timeout=10_000)
     shown_in = float(re.search(r"same clip in ([0-9.]+) s", caption.inner_text()).group(1))
-    print(f"\ncache hit: report ready {shown_in:.2f} s after the script started; "
-          f"{seconds:.1f} s from upload to verdict in the browser")
+    print(
+        f"\ncache hit: report ready {shown_in:.2f} s after the script started; "
+        f"{seconds:.1f} s from upload to verdict in the browser"
+    )
     assert shown_in < 1.0

@@ -21,8 +21,10 @@ from tests.test_browser import browser, shots, snapshot  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.shared, pytest.mark.slow]
 
-CLIPS = {"real": ["ffpp_youtube_c40_183.mp4", "ffpp_youtube_c40_469.mp4", "ffpp_youtube_c23_519.mp4"],
-         "fake": ["ffpp_Deepfakes_c40_183_253.mp4", "ffpp_FaceSwap_c40_469_481.mp4", "ffpp_Deepfakes_c23_519_515.mp4"]}
+CLIPS = {
+    "real": ["ffpp_youtube_c40_183.mp4", "ffpp_youtube_c40_469.mp4", "ffpp_youtube_c23_519.mp4"],
+    "fake": ["ffpp_Deepfakes_c40_183_253.mp4", "ffpp_FaceSwap_c40_469_481.mp4", "ffpp_Deepfakes_c23_519_515.mp4"],
+}
 RUN_TIMEOUT_MS = 480_000  # six clips on a shared 2-core CPU, models loaded cold
 
 
@@ -34,10 +36,14 @@ def server(shared_data, tmp_path_factory):
         (root / "subset" / label).mkdir(parents=True)
         for name in names:
             (root / "subset" / label / name).symlink_to(shared_data / "clips" / label / name)
-    yield from streamlit_server({"DFI_WEIGHTS_DIR": str(shared_data / "mesonet" / "weights"),
-                                 "DFI_DATA_ROOT": str(root),
-                                 "DFI_CACHE_DIR": str(tmp_path_factory.mktemp("dfi-cache"))},
-                                tmp_path_factory.mktemp("server"))
+    yield from streamlit_server(
+        {
+            "DFI_WEIGHTS_DIR": str(shared_data / "mesonet" / "weights"),
+            "DFI_DATA_ROOT": str(root),
+            "DFI_CACHE_DIR": str(tmp_path_factory.mktemp("dfi-cache")),
+        },
+        tmp_path_factory.mktemp("server"),
+    )
 
 
 def open_app_page(browser, url: str, title: str):  # noqa: F811 (browser is the fixture's value)
@@ -76,8 +82,10 @@ def run_comparison(page) -> tuple[float, list[str]]:
     table.wait_for(timeout=RUN_TIMEOUT_MS)
     seconds = time.perf_counter() - started
     idle(page)
-    rows = [" | ".join(cell.inner_text().strip() for cell in row.locator("th, td").all())
-            for row in table.locator("tr").all()]
+    rows = [
+        " | ".join(cell.inner_text().strip() for cell in row.locator("th, td").all())
+        for row in table.locator("tr").all()
+    ]
     return seconds, rows
 
 
@@ -86,8 +94,12 @@ def test_compare_the_default_detectors_stop_then_run_and_open_a_clip(server, bro
     page.get_by_text("6 clips", exact=False).first.wait_for(timeout=120_000)
     idle(page)
     models_box = page.get_by_role("combobox", name="Detectors to compare (two or more)")
-    chosen = page.locator("[data-testid='stMultiSelect']").filter(has=models_box).locator(
-        ".react-aria-ComboBox [data-tag]").all_inner_texts()
+    chosen = (
+        page.locator("[data-testid='stMultiSelect']")
+        .filter(has=models_box)
+        .locator(".react-aria-ComboBox [data-tag]")
+        .all_inner_texts()
+    )
     assert len(chosen) == 2  # the two defaults: one Xception, one MesoNet
 
     page.get_by_role("button", name="Compare").click()
@@ -130,7 +142,8 @@ def test_upload_the_authors_meso4_weights_then_analyze_offers_them(server, brows
     choose(page, page.get_by_role("combobox", name="Architecture it was trained for"), "Meso4")
     idle(page, 60_000)
     page.locator("[data-testid='stFileUploader'] input[type='file']").set_input_files(
-        str(shared_data / "mesonet" / "weights" / "Meso4_DF.h5"))
+        str(shared_data / "mesonet" / "weights" / "Meso4_DF.h5")
+    )
     page.get_by_text("Meso4_DF.h5 fits Meso4 (Keras 2 weights file").wait_for(timeout=120_000)
     inputs = page.locator("[data-testid='stForm'] [data-testid='stTextInput'] input")
     inputs.nth(0).fill("authors_again")
@@ -147,7 +160,10 @@ def test_upload_the_authors_meso4_weights_then_analyze_offers_them(server, brows
     idle(page)
     page.get_by_text("Options: how many frames, which detectors").click()
     page.wait_for_timeout(1000)  # the expander opening
-    choose(page, page.get_by_role("combobox", name="Detectors to compare"),
-           "Meso4 by the authors, uploaded (meso4.authors_again)")
+    choose(
+        page,
+        page.get_by_role("combobox", name="Detectors to compare"),
+        "Meso4 by the authors, uploaded (meso4.authors_again)",
+    )
     tags = page.locator("[data-testid='stMultiSelect'] .react-aria-ComboBox [data-tag]").all_inner_texts()
     assert "Meso4 by the authors, uploaded (meso4.authors_again)" in tags

@@ -29,10 +29,14 @@ JOB_TIMEOUT_MS = 300_000  # extraction plus a 1-epoch run on a busy 2-core CPU
 def server(shared_data, tmp_path_factory):
     """A streamlit server with a private cache (runs, cards, weights) and the shared data as its
     data root; stopped at the end."""
-    yield from streamlit_server({"DFI_WEIGHTS_DIR": str(shared_data / "mesonet" / "weights"),
-                                 "DFI_DATA_ROOT": str(shared_data),
-                                 "DFI_CACHE_DIR": str(tmp_path_factory.mktemp("dfi-cache"))},
-                                tmp_path_factory.mktemp("server"))
+    yield from streamlit_server(
+        {
+            "DFI_WEIGHTS_DIR": str(shared_data / "mesonet" / "weights"),
+            "DFI_DATA_ROOT": str(shared_data),
+            "DFI_CACHE_DIR": str(tmp_path_factory.mktemp("dfi-cache")),
+        },
+        tmp_path_factory.mktemp("server"),
+    )
 
 
 @pytest.fixture(scope="module")

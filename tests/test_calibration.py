@@ -1,4 +1,4 @@
-"""core/calibration.py: Platt scaling, expected calibration error, bands derived by a stated rule."""
+"""core/evaluation/calibration.py: Platt scaling, expected calibration error, bands derived by a stated rule."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pytest
 from scipy.special import expit, logit
 from sklearn.metrics import log_loss
 
-from core.calibration import (apply_calibration, derive_band, expected_calibration_error, fit_platt,
-                              verdict_stats)
+from core.evaluation.calibration import derive_band, expected_calibration_error, fit_platt, verdict_stats
+from models.calibration import apply_calibration
 
 
 def informative_but_overconfident(n: int = 600, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -76,8 +76,9 @@ def test_ece_is_small_when_calibrated_and_large_when_overconfident():
 
 def meets_rule(labels, probs, lower, upper, min_accuracy):
     fake, real = probs >= upper, probs <= lower
-    return ((not fake.any() or labels[fake].mean() >= min_accuracy)
-            and (not real.any() or (1 - labels[real]).mean() >= min_accuracy))
+    return (not fake.any() or labels[fake].mean() >= min_accuracy) and (
+        not real.any() or (1 - labels[real]).mean() >= min_accuracy
+    )
 
 
 @pytest.mark.parametrize("threshold", [0.5, 0.3, 0.7])

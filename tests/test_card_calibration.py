@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import models
-from core.calibration import apply_calibration
+from models.calibration import apply_calibration
 from models.cards import SHIPPED_CARDS_DIR, CardError, read_card, write_card
 
 FAMILIES = {name: arch.family for name, arch in models.ARCHITECTURES.items()}
@@ -51,19 +51,22 @@ def test_a_calibration_is_kept_and_written_back(tmp_path):
     assert again.calibration == CALIBRATION and again == card
 
 
-@pytest.mark.parametrize("calibration, problem", [
-    ({"method": "platt", "a": 0, "b": 0.0}, "calibration.a must be a number above 0"),
-    ({"method": "platt", "a": -1.5, "b": 0.0}, "calibration.a must be a number above 0"),
-    ({"method": "platt", "a": "2", "b": 0.0}, "calibration.a must be a number above 0"),
-    ({"method": "platt", "a": True, "b": 0.0}, "calibration.a must be a number above 0"),
-    ({"method": "platt", "b": 0.0}, "calibration.a must be a number above 0"),
-    ({"method": "platt", "a": 1.0}, "calibration.b must be a number"),
-    ({"method": "isotonic", "a": 1.0, "b": 0.0}, "calibration.method 'isotonic' is not one of platt"),
-    ({"a": 1.0, "b": 0.0}, "calibration.method None"),
-    ({"method": "platt", "a": 1.0, "b": 0.0, "slope": 1}, "unknown field(s) slope"),
-    ({"method": "platt", "a": 1.0, "b": 0.0, "fitted_on": 3}, "calibration.fitted_on must be a string"),
-    ([1.0, 0.0], "calibration must be an object or null"),
-])
+@pytest.mark.parametrize(
+    "calibration, problem",
+    [
+        ({"method": "platt", "a": 0, "b": 0.0}, "calibration.a must be a number above 0"),
+        ({"method": "platt", "a": -1.5, "b": 0.0}, "calibration.a must be a number above 0"),
+        ({"method": "platt", "a": "2", "b": 0.0}, "calibration.a must be a number above 0"),
+        ({"method": "platt", "a": True, "b": 0.0}, "calibration.a must be a number above 0"),
+        ({"method": "platt", "b": 0.0}, "calibration.a must be a number above 0"),
+        ({"method": "platt", "a": 1.0}, "calibration.b must be a number"),
+        ({"method": "isotonic", "a": 1.0, "b": 0.0}, "calibration.method 'isotonic' is not one of platt"),
+        ({"a": 1.0, "b": 0.0}, "calibration.method None"),
+        ({"method": "platt", "a": 1.0, "b": 0.0, "slope": 1}, "unknown field(s) slope"),
+        ({"method": "platt", "a": 1.0, "b": 0.0, "fitted_on": 3}, "calibration.fitted_on must be a string"),
+        ([1.0, 0.0], "calibration must be an object or null"),
+    ],
+)
 def test_an_unusable_calibration_is_a_card_error_naming_the_file(tmp_path, calibration, problem):
     path = card_file(tmp_path, calibration)
     with pytest.raises(CardError) as caught:

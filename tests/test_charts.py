@@ -1,4 +1,4 @@
-"""core/charts.py and the page helpers that draw from a ClipReport, on a hand-built report.
+"""core/engine/report_queries.py and the page helpers that draw from a ClipReport, on a hand-built report.
 
 The report has two models (one with a band of its own), two people and frames with no face, so
 gaps, per-person lines, band shading and the click-to-crop lookup are all exercised.
@@ -9,14 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.charts import (
-    VERDICT_COLOURS,
-    crop_verdict,
-    crops_by_track,
-    face_at_point,
-    short_names,
-    timeline_figure,
-)
+from core.engine.report_queries import crop_verdict, crops_by_track, face_at_point, short_names
 from core.types import (
     Box,
     ClipInfo,
@@ -30,6 +23,7 @@ from core.types import (
     Track,
     Verdict,
 )
+from views.figures.timeline import VERDICT_COLOURS, timeline_figure
 
 TIMES = (0.0, 1.0, 2.0, 3.0)
 INDICES = (0, 25, 50, 75)
@@ -37,8 +31,9 @@ INDICES = (0, 25, 50, 75)
 SEEN = {0: (0, 25, 75), 1: (25, 50)}
 
 
-def _result(mid: str, family: str, p: dict[tuple[int, int], float], band=(0.3, 0.7),
-            verdict=Verdict.FAKE) -> ModelResult:
+def _result(
+    mid: str, family: str, p: dict[tuple[int, int], float], band=(0.3, 0.7), verdict=Verdict.FAKE
+) -> ModelResult:
     frames = tuple(FrameScore(i, INDICES.index(i) * 1.0, t, v) for (i, t), v in sorted(p.items()))
     return ModelResult(mid, family, mid.upper(), 0.8, verdict, 0.5, band, "mean", 0.1, frames)
 
@@ -52,9 +47,10 @@ def make_report(extra_models: tuple[ModelResult, ...] = ()) -> ClipReport:
             faces.append(face)
             crops.append(FaceCrop(face, np.full((48, 48, 3), 30 * (idx // 25) + track, np.uint8)))
     keys = [(i, t) for t, seen in SEEN.items() for i in seen]
-    meso = _result("meso4.df", "mesonet", {k: 0.9 for k in keys})
-    xcep = _result("xception.x", "xception", {k: 0.1 if k[1] == 0 else 0.9 for k in keys},
-                   band=(0.4, 0.6), verdict=Verdict.REAL)
+    meso = _result("meso4.df", "mesonet", dict.fromkeys(keys, 0.9))
+    xcep = _result(
+        "xception.x", "xception", {k: 0.1 if k[1] == 0 else 0.9 for k in keys}, band=(0.4, 0.6), verdict=Verdict.REAL
+    )
     return ClipReport(
         status="ok",
         clip=ClipInfo("c.mp4", "0" * 64, 100, 80, 25.0, 100, 4.0),
@@ -91,8 +87,19 @@ def test_timeline_shades_each_band_and_draws_each_threshold_once():
 
 
 def test_unavailable_models_draw_no_line_and_no_band():
-    gone = ModelResult("x.gone", "xception", "Gone", None, Verdict.UNAVAILABLE, 0.5, (0.1, 0.9),
-                       "mean", 0.0, (), message="weights missing")
+    gone = ModelResult(
+        "x.gone",
+        "xception",
+        "Gone",
+        None,
+        Verdict.UNAVAILABLE,
+        0.5,
+        (0.1, 0.9),
+        "mean",
+        0.0,
+        (),
+        message="weights missing",
+    )
     fig = timeline_figure(make_report((gone,)))
     assert all("Gone" not in t.name for t in fig.data)
     assert all((s.y0, s.y1) != (0.1, 0.9) for s in fig.layout.shapes)
@@ -119,7 +126,10 @@ def test_crop_verdict_needs_agreement():
 def test_short_names_fall_back_to_ids_when_a_family_repeats():
     report = make_report((_result("mesoinception4.df", "mesonet", {}),))
     assert short_names(report.models) == {
-        "meso4.df": "meso4.df", "xception.x": "Xception", "mesoinception4.df": "mesoinception4.df"}
+        "meso4.df": "meso4.df",
+        "xception.x": "Xception",
+        "mesoinception4.df": "mesoinception4.df",
+    }
 
 
 def test_crops_by_track_rows_are_in_time_order():
@@ -130,8 +140,8 @@ def test_crops_by_track_rows_are_in_time_order():
 
 def test_gallery_and_sentences_on_the_hand_built_report():
     pytest.importorskip("streamlit")
-    from views._gallery import gallery_html
-    from views._verdicts import disagreement_sentence, summary_sentence
+    from views.analyze.gallery import gallery_html
+    from views.common.verdicts import disagreement_sentence, summary_sentence
 
     report = make_report()
     page = gallery_html(report)
@@ -148,7 +158,7 @@ def test_plain_words_for_scores_trust_and_single_detector():
     pytest.importorskip("streamlit")
     from dataclasses import replace
 
-    from views._verdicts import percent, reliability, summary_sentence
+    from views.common.verdicts import percent, reliability, summary_sentence
 
     assert percent(0.001) == "less than 1%" and percent(0.999, short=True) == ">99%"
     assert percent(0.4249) == "42%"

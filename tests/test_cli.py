@@ -16,8 +16,8 @@ import cv2
 import jsonschema
 import pytest
 
-from core import report as report_io
 from core.__main__ import main
+from core.engine import report as report_io
 from core.settings import PROJECT_ROOT
 
 BAD_INPUTS = ["empty", "random_bytes", "text", "png", "truncated", "one_frame", "too_long"]
@@ -26,8 +26,14 @@ BAD_INPUTS = ["empty", "random_bytes", "text", "png", "truncated", "one_frame", 
 def run_cli(*args: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
     full_env = {**os.environ, **(env or {})}
     full_env.pop("DFI_DEBUG", None)
-    return subprocess.run([sys.executable, "-m", "core", *map(str, args)], cwd=PROJECT_ROOT, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "core", *map(str, args)],
+        cwd=PROJECT_ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def assert_one_error_line(stderr: str) -> str:
@@ -67,8 +73,9 @@ def test_unknown_model_id_exits_2_and_lists_the_valid_ones(face_clip):
 
 @pytest.mark.slow
 def test_no_face_clip_exits_0_with_status_no_faces(synthetic_clips, validator, tmp_path):
-    done = run_cli("analyze", synthetic_clips["no_face"], "--json", "-", "--frames", "8",
-                   env={"DFI_CACHE_DIR": str(tmp_path)})
+    done = run_cli(
+        "analyze", synthetic_clips["no_face"], "--json", "-", "--frames", "8", env={"DFI_CACHE_DIR": str(tmp_path)}
+    )
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     data = json.loads(done.stdout)  # stdout holds the report and nothing else
@@ -103,12 +110,12 @@ def test_bad_environment_value_is_a_usage_error(capsys, monkeypatch):
 
 
 def test_unexpected_exception_is_one_internal_error_line(capsys, monkeypatch, face_clip):
-    import core.analysis
+    import core.engine.analysis
 
     def boom(*args, **kwargs):
         raise RuntimeError("boom\nsecond line")
 
-    monkeypatch.setattr(core.analysis, "analyze", boom)
+    monkeypatch.setattr(core.engine.analysis, "analyze", boom)
     monkeypatch.delenv("DFI_DEBUG", raising=False)
     assert main(["analyze", str(face_clip)]) == 1
     line = assert_one_error_line(capsys.readouterr().err)
@@ -122,8 +129,9 @@ def test_unexpected_exception_is_one_internal_error_line(capsys, monkeypatch, fa
 def test_two_faces_give_two_tracks_and_all_outputs(synthetic_clips, validator, capsys, tmp_path, no_weights):
     clip = synthetic_clips["two_faces"]
     csv_path, video_path = tmp_path / "scores.csv", tmp_path / "annotated.mp4"
-    code = main(["analyze", str(clip), "--frames", "8", "--json", "-", "--csv", str(csv_path),
-                 "--annotate", str(video_path)])
+    code = main(
+        ["analyze", str(clip), "--frames", "8", "--json", "-", "--csv", str(csv_path), "--annotate", str(video_path)]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     data = json.loads(captured.out)
@@ -150,8 +158,9 @@ def test_two_faces_give_two_tracks_and_all_outputs(synthetic_clips, validator, c
 @pytest.mark.slow
 def test_human_summary_and_several_clips_with_one_bad(synthetic_clips, bad_clips, capsys, no_weights, tmp_path):
     json_path = tmp_path / "all.json"
-    code = main(["analyze", str(synthetic_clips["face"]), str(bad_clips["text"]), "--frames", "4",
-                 "--json", str(json_path)])
+    code = main(
+        ["analyze", str(synthetic_clips["face"]), str(bad_clips["text"]), "--frames", "4", "--json", str(json_path)]
+    )
     captured = capsys.readouterr()
     assert code == 2  # one clip could not be analysed, the other was
     line = assert_one_error_line(captured.err)
@@ -163,15 +172,15 @@ def test_human_summary_and_several_clips_with_one_bad(synthetic_clips, bad_clips
 
 
 def test_json_stdout_stays_clean_when_a_library_prints(synthetic_clips, capsys, monkeypatch, no_weights):
-    import core.analysis
+    import core.engine.analysis
 
-    real = core.analysis.analyze
+    real = core.engine.analysis.analyze
 
     def noisy(*args, **kwargs):
         print("progress bar from some library")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(core.analysis, "analyze", noisy)
+    monkeypatch.setattr(core.engine.analysis, "analyze", noisy)
     assert main(["analyze", str(synthetic_clips["face"]), "--frames", "2", "--json", "-"]) == 0
     captured = capsys.readouterr()
     assert json.loads(captured.out)["status"] == "ok"
@@ -208,8 +217,20 @@ def test_download_of_a_card_without_weights_is_a_clear_error(capsys, no_weights)
 
 @pytest.mark.slow
 def test_bench_json_has_the_contract_keys(face_clip, capsys, no_weights):
-    code = main(["bench", str(face_clip), "--frames", "4", "--repeat", "1", "--json",
-                 "--models", "meso4.df", "--random-weights"])
+    code = main(
+        [
+            "bench",
+            str(face_clip),
+            "--frames",
+            "4",
+            "--repeat",
+            "1",
+            "--json",
+            "--models",
+            "meso4.df",
+            "--random-weights",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     result = json.loads(captured.out)
@@ -219,8 +240,10 @@ def test_bench_json_has_the_contract_keys(face_clip, capsys, no_weights):
     assert result["random_weights"] == ["meso4.df"] and result["frames"] == 4
     assert result["total_s"] > 0 and result["peak_rss_mb"] > 100
     # The human table says plainly that these weights are random.
-    assert main(["bench", str(face_clip), "--frames", "2", "--repeat", "1", "--models", "meso4.df",
-                 "--random-weights"]) == 0
+    assert (
+        main(["bench", str(face_clip), "--frames", "2", "--repeat", "1", "--models", "meso4.df", "--random-weights"])
+        == 0
+    )
     assert "RANDOM WEIGHTS" in capsys.readouterr().out
 
 
@@ -260,8 +283,23 @@ def test_analyze_explain_writes_an_overlay_per_crop_and_detector(shared_data, tm
             assert image is not None and image.shape[:2] == tuple(crop["size"])
     assert len(written) == 3 * n + 2 and {"index.json", "index.html"} <= set(written)
     # The JSON report on stdout stays pure with --explain.
-    assert main(["analyze", str(clip), "--frames", "2", "--models", "meso4.df", "--json", "-",
-                 "--explain", str(tmp_path / "again")]) == 0
+    assert (
+        main(
+            [
+                "analyze",
+                str(clip),
+                "--frames",
+                "2",
+                "--models",
+                "meso4.df",
+                "--json",
+                "-",
+                "--explain",
+                str(tmp_path / "again"),
+            ]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["schema"] == "dfi.report/1"
     with capsys.disabled():
         print(f"\n--explain wrote {len(written)} files in {out}: " + " ".join(written))
@@ -278,8 +316,21 @@ def test_analyze_explain_into_a_file_is_a_usage_error(capsys, tmp_path):
 def test_bench_explain_reports_its_cost_per_model(capsys, no_weights):
     from core.settings import SAMPLES_DIR
 
-    code = main(["bench", str(SAMPLES_DIR / "astronaut_zoom.mp4"), "--frames", "4", "--repeat", "1", "--json", "--explain",
-                 "--models", "meso4.df", "--random-weights"])
+    code = main(
+        [
+            "bench",
+            str(SAMPLES_DIR / "astronaut_zoom.mp4"),
+            "--frames",
+            "4",
+            "--repeat",
+            "1",
+            "--json",
+            "--explain",
+            "--models",
+            "meso4.df",
+            "--random-weights",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     result = json.loads(captured.out)

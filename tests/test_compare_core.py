@@ -1,5 +1,5 @@
-"""The Compare page's plain-Python parts: folders (core.compare_data), tables and CSV
-(core.compare_tables) and figures (core.compare_charts), on an evaluation whose scores are known."""
+"""The Compare page's plain-Python parts: folders (core.evaluation.compare), tables and CSV
+(views.figures.compare_tables) and figures (views.figures.compare_charts), on an evaluation whose scores are known."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ import os
 import numpy as np
 import pytest
 
-from core.compare_charts import calibration_bins, calibration_figure, clip_at_point, roc_figure, scatter_figure
-from core.compare_data import FolderError, folder_fingerprint, labelled_clips, labelled_folders, resolve_inside
-from core.compare_tables import clip_table, clips_csv, disagreements, metrics_table
-from core.evaluate import evaluate
+from core.evaluation.compare import FolderError, folder_fingerprint, labelled_clips, labelled_folders, resolve_inside
+from core.evaluation.evaluate import evaluate
 from tests.compare_fakes import FAKE, REAL, SCORES, FakeAnalysis, make_labelled_folder
+from views.figures.compare_charts import calibration_bins, calibration_figure, clip_at_point, roc_figure, scatter_figure
+from views.figures.compare_tables import clip_table, clips_csv, disagreements, metrics_table
 
 MODELS = ["meso4.df", "mesoinception4.df"]
 
@@ -51,9 +51,14 @@ def test_resolve_inside_accepts_folders_in_the_root_and_refuses_the_rest(tmp_pat
     (root / "empty").mkdir()
     assert resolve_inside(root, "set") == inner.resolve()
     assert resolve_inside(root, str(inner)) == inner.resolve()
-    for text, words in (("../outside", "is outside the data folder"), (str(outside), "is outside the data folder"),
-                        ("link", "is outside the data folder"), ("nope", "there is no folder nope"),
-                        ("empty", "has no video clips"), ("  ", "type the name")):
+    for text, words in (
+        ("../outside", "is outside the data folder"),
+        (str(outside), "is outside the data folder"),
+        ("link", "is outside the data folder"),
+        ("nope", "there is no folder nope"),
+        ("empty", "has no video clips"),
+        ("  ", "type the name"),
+    ):
         with pytest.raises(FolderError, match=words):
             resolve_inside(root, text)
 
@@ -93,7 +98,9 @@ def test_metrics_table_sets_models_side_by_side_with_hand_computed_values(result
     acc = rows["Accuracy at the model's threshold"]
     assert acc["meso4.df"] == "1.000 (at 0.50)" and acc["mesoinception4.df"] == "0.667 (at 0.50)"
     assert rows["Clips scored"]["meso4.df"] == "6 of 8"
-    assert rows["Real called real / real called fake / fake missed / fake caught"]["mesoinception4.df"] == "2 / 1 / 1 / 2"
+    assert (
+        rows["Real called real / real called fake / fake missed / fake caught"]["mesoinception4.df"] == "2 / 1 / 1 / 2"
+    )
     assert disagreements(result, *MODELS) == 2  # r2 and f1 sit on opposite sides of 0.5
 
 
@@ -108,7 +115,9 @@ def test_unavailable_model_has_a_column_that_says_so(tmp_path, monkeypatch):
 def test_clip_table_and_csv_keep_the_clips_without_a_score(result):
     rows = {row["Clip"]: row for row in clip_table(result)}
     assert len(rows) == 8
-    assert rows["real/r_noface.mp4"]["Result"] == "no face found" and rows["real/r_noface.mp4"]["meso4.df p_fake"] is None
+    assert (
+        rows["real/r_noface.mp4"]["Result"] == "no face found" and rows["real/r_noface.mp4"]["meso4.df p_fake"] is None
+    )
     assert rows["fake/f_broken.mp4"]["Result"] == "failed" and "not a video file" in rows["fake/f_broken.mp4"]["Note"]
     assert rows["fake/f2.mp4"]["mesoinception4.df p_fake"] == pytest.approx(0.9)
     parsed = list(csv.DictReader(io.StringIO(clips_csv(result))))

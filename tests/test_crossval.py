@@ -1,4 +1,4 @@
-"""Leave-clips-out cross-validation (core.crossval) and the cross-validate command."""
+"""Leave-clips-out cross-validation (core.evaluation.crossval) and the cross-validate command."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from core.__main__ import main
-from core.crossval import clip_scores, fold_names
-from core.train import TrainError
+from core.evaluation.crossval import clip_scores, fold_names
+from core.training.networks import TrainError
 from tests.test_train import make_dataset, user_cache  # noqa: F401 — user_cache is a fixture
 
 
@@ -26,23 +26,41 @@ def test_fold_names_default_to_every_fold_and_check_names():
 def test_clip_scores_average_each_clip_crops():
     rows = [{"source": "a.mp4", "label": 1}, {"source": "a.mp4", "label": 1}, {"source": "b.mp4", "label": 0}]
     clips = clip_scores(rows, np.array([0.2, 0.6, 0.1]), "fold3")
-    assert clips == [{"source": "a.mp4", "label": 1, "fold": "fold3", "crops": 2, "p_fake": pytest.approx(0.4)},
-                     {"source": "b.mp4", "label": 0, "fold": "fold3", "crops": 1, "p_fake": pytest.approx(0.1)}]
+    assert clips == [
+        {"source": "a.mp4", "label": 1, "fold": "fold3", "crops": 2, "p_fake": pytest.approx(0.4)},
+        {"source": "b.mp4", "label": 0, "fold": "fold3", "crops": 1, "p_fake": pytest.approx(0.1)},
+    ]
 
 
 @pytest.mark.slow
 def test_cross_validate_scores_every_clip_once_with_a_model_that_never_saw_it(tmp_path, user_cache, capsys):
     data = make_dataset(tmp_path / "data", {"fold0": (4, 4), "fold1": (4, 4)})
     out = tmp_path / "cv"
-    code = main(["cross-validate", "--arch", "meso4", "--data", str(data), "--tag", "t", "--epochs", "3",
-                 "--batch", "8", "--out", str(out)])
+    code = main(
+        [
+            "cross-validate",
+            "--arch",
+            "meso4",
+            "--data",
+            str(data),
+            "--tag",
+            "t",
+            "--epochs",
+            "3",
+            "--batch",
+            "8",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "video AUC" in printed and "per fold: fold0" in printed
     result = json.loads((out / "crossval.json").read_text())
     assert result["schema"] == "dfi.crossval/1"
     assert sorted(c["source"] for c in result["clips"]) == sorted(
-        f"{s}/{l}/{i}.mp4" for s in ("fold0", "fold1") for l in (0, 1) for i in range(4))
+        f"{s}/{label}/{i}.mp4" for s in ("fold0", "fold1") for label in (0, 1) for i in range(4)
+    )
     for run in result["runs"]:  # each fold's model trained on the other fold only
         spec = json.loads((out / f"cv{result['runs'].index(run)}" / "spec.json").read_text())
         assert spec["train_splits"] == [f for f in ("fold0", "fold1") if f != run["fold"]]

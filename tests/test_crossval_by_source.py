@@ -9,18 +9,20 @@ import numpy as np
 import pytest
 
 from core.__main__ import main
-from core.crossval import collection_names
-from core.crossval_report import crossfit, source_report
-from core.datasets import collection_of, read_manifest
-from core.train import TrainError, select_rows
-from core.train_spec import TrainSpec, resolve
+from core.data.datasets import collection_of, read_manifest
+from core.evaluation.crossval import collection_names
+from core.evaluation.crossval_report import crossfit, source_report
+from core.training.networks import TrainError
+from core.training.rows import select_rows
+from core.training.spec import TrainSpec, resolve
 from tests.test_train import user_cache, write_crop, write_manifest  # noqa: F401 — user_cache is a fixture
 
 SOURCES = {"alpha": (3, 3), "beta": (3, 3), "gamma": (2, 4)}
 
 
-def make_source_dataset(root: Path, sources: dict[str, tuple[int, int]] = SOURCES, size: int = 64,
-                        crops: int = 2) -> Path:
+def make_source_dataset(
+    root: Path, sources: dict[str, tuple[int, int]] = SOURCES, size: int = 64, crops: int = 2
+) -> Path:
     """A crop dataset whose clips sit in source folders (real/<source>/…): smooth real crops,
     high-frequency fake ones, so that even a tiny model learns them."""
     rng = np.random.default_rng(0)
@@ -33,9 +35,20 @@ def make_source_dataset(root: Path, sources: dict[str, tuple[int, int]] = SOURCE
                 for f in range(crops):
                     rel = Path("fold0") / name / f"{source}{i}" / f"f{f:06d}_t0.png"
                     write_crop(root, rel, label, rng, size)
-                    rows.append({"path": rel.as_posix(), "source": clip, "kind": "clip", "label": label,
-                                 "split": "fold0", "group": f"{source}:{i}", "frame_index": f,
-                                 "time_s": 0.0, "track_id": 0, "confidence": 1.0})
+                    rows.append(
+                        {
+                            "path": rel.as_posix(),
+                            "source": clip,
+                            "kind": "clip",
+                            "label": label,
+                            "split": "fold0",
+                            "group": f"{source}:{i}",
+                            "frame_index": f,
+                            "time_s": 0.0,
+                            "track_id": 0,
+                            "confidence": 1.0,
+                        }
+                    )
     return write_manifest(root, rows)
 
 
@@ -46,8 +59,10 @@ def test_collection_is_the_first_folder_under_the_label():
 
 
 def test_collection_names_refuse_loose_clips_unknown_sources_and_split_groups():
-    rows = [{"source": "real/a/1.mp4", "collection": "a", "group": "g1"},
-            {"source": "fake/b/2.mp4", "collection": "b", "group": "g2"}]
+    rows = [
+        {"source": "real/a/1.mp4", "collection": "a", "group": "g1"},
+        {"source": "fake/b/2.mp4", "collection": "b", "group": "g2"},
+    ]
     assert collection_names(rows, None) == (["a", "b"], ["a", "b"])
     assert collection_names(rows, ["b"]) == (["a", "b"], ["b"])
     with pytest.raises(TrainError, match="zeta"):
@@ -60,8 +75,16 @@ def test_collection_names_refuse_loose_clips_unknown_sources_and_split_groups():
 
 def test_excluded_collections_never_reach_training_or_validation(tmp_path):
     rows = read_manifest(make_source_dataset(tmp_path))
-    spec = resolve(TrainSpec(arch="meso4", data=str(tmp_path), tag="t", train_splits=["fold0"],
-                             val_split="fold0", exclude_collections=["beta"]))
+    spec = resolve(
+        TrainSpec(
+            arch="meso4",
+            data=str(tmp_path),
+            tag="t",
+            train_splits=["fold0"],
+            val_split="fold0",
+            exclude_collections=["beta"],
+        )
+    )
     train, val = select_rows(rows, spec)
     assert train and val
     assert {r["collection"] for r in train} == {r["collection"] for r in val} == {"alpha", "gamma"}
@@ -71,8 +94,24 @@ def test_excluded_collections_never_reach_training_or_validation(tmp_path):
 def test_by_source_scores_every_clip_once_with_a_model_that_never_saw_its_source(tmp_path, user_cache, capsys):
     data = make_source_dataset(tmp_path / "data")
     out = tmp_path / "cv"
-    code = main(["cross-validate", "--by-source", "--arch", "meso4", "--data", str(data), "--tag", "t",
-                 "--epochs", "3", "--batch", "8", "--out", str(out)])
+    code = main(
+        [
+            "cross-validate",
+            "--by-source",
+            "--arch",
+            "meso4",
+            "--data",
+            str(data),
+            "--tag",
+            "t",
+            "--epochs",
+            "3",
+            "--batch",
+            "8",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     printed = capsys.readouterr().out
     assert "per source: alpha" in printed and "band for a card" in printed
@@ -100,8 +139,15 @@ def _clips(rng, sources=("a", "b", "c"), n=30, shift=1.5):
         for i in range(n):
             label = i % 2
             crop_p = 1 / (1 + np.exp(-(rng.normal(shift * (label - 0.5), 1.0, 4) + 2.0)))  # runs high
-            clips.append({"source": f"{s}{i}", "collection": s, "label": label,
-                          "crop_p": crop_p.tolist(), "p_fake": float(crop_p.mean())})
+            clips.append(
+                {
+                    "source": f"{s}{i}",
+                    "collection": s,
+                    "label": label,
+                    "crop_p": crop_p.tolist(),
+                    "p_fake": float(crop_p.mean()),
+                }
+            )
     return clips
 
 
@@ -119,7 +165,7 @@ def test_source_report_calibrates_high_running_scores_and_states_its_band():
 
 
 def test_crossfit_never_uses_the_scored_source(monkeypatch):
-    import core.crossval_report as cr
+    import core.evaluation.crossval_report as cr
 
     seen = []
     real_fit = cr.fit_calibration_and_band
@@ -138,20 +184,32 @@ def test_cached_trunk_training_trains_the_registry_network(tmp_path, user_cache)
     """Top blocks trained on cached trunk features: the saved card reproduces them (train's own
     reload check), and a second run reuses the cache instead of recomputing it."""
     import models
-    from core.train import run_training
-    from core.train_models import build_architecture
-    from core.trunk_cache import split_xception
+    from core.training.networks import build_architecture
+    from core.training.trainer import run_training
+    from core.training.trunk_cache import split_xception
 
     net = build_architecture("xception", 71)
     trunk, top = split_xception(net, 1)
     x = np.random.default_rng(0).uniform(-1, 1, (2, 71, 71, 3)).astype("float32")
-    np.testing.assert_allclose(top.predict_on_batch(trunk.predict_on_batch(x)), net.predict_on_batch(x),
-                               atol=1e-5)
+    np.testing.assert_allclose(top.predict_on_batch(trunk.predict_on_batch(x)), net.predict_on_batch(x), atol=1e-5)
 
     data = make_source_dataset(tmp_path / "data", {"alpha": (2, 2)}, crops=1)
-    spec = TrainSpec(arch="xception", data=str(data), tag="cached", init="random", input_size=71,
-                     epochs=2, batch=4, cache_trunk=True, trainable_blocks=1, cache_variants=2,
-                     pseudo_fakes="add", roundtrip=True, val_split="", out=str(tmp_path / "run"))
+    spec = TrainSpec(
+        arch="xception",
+        data=str(data),
+        tag="cached",
+        init="random",
+        input_size=71,
+        epochs=2,
+        batch=4,
+        cache_trunk=True,
+        trainable_blocks=1,
+        cache_variants=2,
+        pseudo_fakes="add",
+        roundtrip=True,
+        val_split="",
+        out=str(tmp_path / "run"),
+    )
     result = run_training(spec)
     assert result.state == "succeeded"
     caches = list((data / "trunk-cache").iterdir())
@@ -162,8 +220,9 @@ def test_cached_trunk_training_trains_the_registry_network(tmp_path, user_cache)
     log = (tmp_path / "run" / "train.log").read_text()
     assert "trunk cache" in log
     # A run without pseudo-fakes (an ablation) reads the same cache, leaving them out.
-    again = run_training(TrainSpec(**{**spec.to_dict(), "tag": "cached2", "pseudo_fakes": "off",
-                                      "out": str(tmp_path / "run2")}))
+    again = run_training(
+        TrainSpec(**{**spec.to_dict(), "tag": "cached2", "pseudo_fakes": "off", "out": str(tmp_path / "run2")})
+    )
     assert again.state == "succeeded"
     log2 = (tmp_path / "run2" / "train.log").read_text()
     assert "trunk cache" not in log2  # reused, not rebuilt

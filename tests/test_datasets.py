@@ -1,4 +1,4 @@
-"""Face-crop datasets: source groups, splits, extraction (core.datasets, core.dataset_groups)."""
+"""Face-crop datasets: source groups, splits, extraction (core.data.datasets, core.data.groups)."""
 
 from __future__ import annotations
 
@@ -11,30 +11,34 @@ import numpy as np
 import pytest
 
 from core.__main__ import main
-from core.dataset_groups import assign_folds, assign_splits, source_group
-from core.datasets import DatasetError, extract_faces, read_manifest, scan_sources
+from core.data.datasets import DatasetError, read_manifest, scan_sources
+from core.data.extract import extract_faces
+from core.data.groups import assign_folds, assign_splits, source_group
 from tests import clipgen
 
 FRAMES = 4
 
 
-@pytest.mark.parametrize("stem, group", [
-    ("519", "ff:519"),
-    ("519_515", "ff:519"),  # fake T_S belongs to its target T
-    ("ffpp_youtube_c23_519", "ff:519"),
-    ("ffpp_Deepfakes_c23_519_515", "ff:519"),
-    ("ffpp_NeuralTextures_c40_878_866", "ff:878"),
-    ("ffpp_actors_c40_13__talking_against_wall", "dfd:13"),
-    ("01_02__kitchen_pan__ABCDEFGH", "dfd:01"),
-    ("dfdc_lynaeydofd", "dfdc:lynaeydofd"),
-    ("dfdc_facecrop_aejvkfbtxs_0_1", "dfdc:aejvkfbtxs"),
-    ("aejvkfbtxs_0_0", "dfdc:aejvkfbtxs"),
-    ("abarnvbtwb-003-00", "dfdc:abarnvbtwb"),
-    # Names that only end in digits are not FaceForensics++ ids: each stays its own group.
-    ("sadtalker_RD_Radio34_000", "sadtalker_rd_radio34_000"),
-    ("edtalk_demo_EDTalk_A_512", "edtalk_demo_edtalk_a_512"),
-    ("my holiday clip", "my holiday clip"),
-])
+@pytest.mark.parametrize(
+    "stem, group",
+    [
+        ("519", "ff:519"),
+        ("519_515", "ff:519"),  # fake T_S belongs to its target T
+        ("ffpp_youtube_c23_519", "ff:519"),
+        ("ffpp_Deepfakes_c23_519_515", "ff:519"),
+        ("ffpp_NeuralTextures_c40_878_866", "ff:878"),
+        ("ffpp_actors_c40_13__talking_against_wall", "dfd:13"),
+        ("01_02__kitchen_pan__ABCDEFGH", "dfd:01"),
+        ("dfdc_lynaeydofd", "dfdc:lynaeydofd"),
+        ("dfdc_facecrop_aejvkfbtxs_0_1", "dfdc:aejvkfbtxs"),
+        ("aejvkfbtxs_0_0", "dfdc:aejvkfbtxs"),
+        ("abarnvbtwb-003-00", "dfdc:abarnvbtwb"),
+        # Names that only end in digits are not FaceForensics++ ids: each stays its own group.
+        ("sadtalker_RD_Radio34_000", "sadtalker_rd_radio34_000"),
+        ("edtalk_demo_EDTalk_A_512", "edtalk_demo_edtalk_a_512"),
+        ("my holiday clip", "my holiday clip"),
+    ],
+)
 def test_source_group_names(stem, group):
     assert source_group(stem) == group
 
@@ -141,7 +145,7 @@ def test_extract_faces_writes_crops_and_manifest(extracted):
 
 def test_extracted_crops_are_the_analyzers_crops(extracted, labelled):
     """Training must see exactly what inference sees: same frames, same boxes, same pixels."""
-    from core import faces, video
+    from core.engine import faces, video
 
     out, _ = extracted
     _, frames = video.read_clip(labelled / "real" / "100.avi", FRAMES)
@@ -166,10 +170,12 @@ def test_extract_faces_resumes_without_redoing_finished_sources(extracted, label
     with (out / "sources.csv").open() as handle:
         after = list(csv.DictReader(handle))
     # Only the failed file was tried again.
-    assert [r["source"] for r in after[len(before):]] == ["fake/broken.mp4"]
+    assert [r["source"] for r in after[len(before) :]] == ["fake/broken.mp4"]
     assert seen and "broken.mp4" in seen[0]
-    assert summary["crops"] == extract_faces(labelled, out, frames=FRAMES, show_progress=False,
-                                             log=lambda _: None)["crops"]
+    assert (
+        summary["crops"]
+        == extract_faces(labelled, out, frames=FRAMES, show_progress=False, log=lambda _: None)["crops"]
+    )
 
 
 def test_extract_faces_refuses_other_options_on_resume(extracted, labelled):
@@ -179,8 +185,9 @@ def test_extract_faces_refuses_other_options_on_resume(extracted, labelled):
 
 
 def test_extract_faces_command_line(labelled, tmp_path, capsys):
-    code = main(["extract-faces", str(labelled), str(tmp_path / "ds"), "--frames", "2",
-                 "--split", "1,0,0", "--no-progress"])
+    code = main(
+        ["extract-faces", str(labelled), str(tmp_path / "ds"), "--frames", "2", "--split", "1,0,0", "--no-progress"]
+    )
     captured = capsys.readouterr()
     assert code == 0
     assert "train: 1 real / 2 fake sources" in captured.out

@@ -1,4 +1,4 @@
-"""Metrics against hand-computed values (core.metrics) and evaluation end to end (core.evaluate)."""
+"""Metrics against hand-computed values (core.evaluation.metrics) and evaluation end to end (core.evaluation.evaluate)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from core.__main__ import main
-from core.evaluate import EvaluationError, evaluate, find_clips, restrict_to_split
-from core.metrics import binary_metrics, equal_error_rate, roc_points
+from core.evaluation.evaluate import EvaluationError, evaluate, find_clips, restrict_to_split
+from core.evaluation.metrics import binary_metrics, equal_error_rate, roc_points
 from tests import clipgen
 
 # --- metrics -----------------------------------------------------------------------------------
@@ -61,8 +61,9 @@ def test_roc_points_are_json_ready():
     assert roc["fpr"][0] == 0 and roc["tpr"][-1] == 1 and roc["thresholds"][0] > 1
 
 
-@pytest.mark.parametrize("labels, scores", [([0, 2], [0.1, 0.2]), ([0, 1], [0.1, 1.5]),
-                                            ([0, 1], [0.1, float("nan")]), ([0], [0.1, 0.2])])
+@pytest.mark.parametrize(
+    "labels, scores", [([0, 2], [0.1, 0.2]), ([0, 1], [0.1, 1.5]), ([0, 1], [0.1, float("nan")]), ([0], [0.1, 0.2])]
+)
 def test_metrics_refuse_bad_input(labels, scores):
     with pytest.raises(ValueError):
         binary_metrics(labels, scores)
@@ -100,11 +101,22 @@ def random_card(tmp_path, monkeypatch) -> str:
     weights = cache / "weights" / "meso4.evaltest.weights.h5"
     weights.parent.mkdir(parents=True)
     net.save_weights(str(weights))
-    card = ModelCard(id="meso4.evaltest", family="mesonet", architecture="meso4",
-                     display_name="Meso4 (random, for tests)", input_size=256, preprocess="unit",
-                     output="p_fake", weights=WeightsSpec("meso4.evaltest.weights.h5", sha256_of(weights), None, "test"),
-                     threshold=0.5, band=(0.35, 0.65), trained_on="nothing", metrics={},
-                     created="2026-01-01", description="random weights")
+    card = ModelCard(
+        id="meso4.evaltest",
+        family="mesonet",
+        architecture="meso4",
+        display_name="Meso4 (random, for tests)",
+        input_size=256,
+        preprocess="unit",
+        output="p_fake",
+        weights=WeightsSpec("meso4.evaltest.weights.h5", sha256_of(weights), None, "test"),
+        threshold=0.5,
+        band=(0.35, 0.65),
+        trained_on="nothing",
+        metrics={},
+        created="2026-01-01",
+        description="random weights",
+    )
     write_card(card, cache / "cards", {n: a.family for n, a in models.ARCHITECTURES.items()})
     return card.id
 
@@ -130,7 +142,10 @@ def test_evaluate_lists_every_clip_and_scores_the_analysed_ones(clip_folder, ran
     json.dumps(result, allow_nan=False)
     assert result["schema"] == "dfi.evaluation/1"
     assert result["counts"] == {"clips": 4, "real": 1, "fake": 3, "analysed": 2, "no_face": 1, "errors": 1}
-    assert {s["path"]: s["status"] for s in result["skipped"]} == {"fake/broken.mp4": "error", "fake/cup.avi": "no_face"}
+    assert {s["path"]: s["status"] for s in result["skipped"]} == {
+        "fake/broken.mp4": "error",
+        "fake/cup.avi": "no_face",
+    }
     rows = {r["path"]: r for r in result["clips"]}
     assert set(rows) == {"real/face.avi", "fake/mirrored.avi", "fake/cup.avi", "fake/broken.mp4"}
     assert rows["fake/cup.avi"]["p_fake"] == {random_card: None}
@@ -144,8 +159,23 @@ def test_evaluate_lists_every_clip_and_scores_the_analysed_ones(clip_folder, ran
 
 @pytest.mark.slow
 def test_evaluate_command_line_json(clip_folder, random_card, capsys):
-    assert main(["evaluate", "--data", str(clip_folder), "--models", random_card, "--frames", "2",
-                 "--json", "-", "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--data",
+                str(clip_folder),
+                "--models",
+                random_card,
+                "--frames",
+                "2",
+                "--json",
+                "-",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     result = json.loads(capsys.readouterr().out)
     assert result["counts"]["clips"] == 4 and result["models"][0]["id"] == random_card
 
@@ -160,14 +190,19 @@ def test_evaluate_command_line_bad_folder(tmp_path, capsys):
 @pytest.mark.shared
 def test_evaluate_shared_clips_matches_analyze(shared_data, mesonet_weights_dir, tmp_path, monkeypatch):
     """Two real and two fake shared clips with the authors' Meso4: evaluation = the analyzer's score."""
-    from core.analysis import analyze
+    from core.engine.analysis import analyze
 
     monkeypatch.setenv("DFI_WEIGHTS_DIR", str(mesonet_weights_dir))
     monkeypatch.setenv("DFI_CACHE_DIR", str(tmp_path / "cache"))
-    picked = {"real": ["ffpp_youtube_c40_183.mp4", "dfdc_lynaeydofd.mp4"],
-              "fake": ["ffpp_Deepfakes_c40_183_253.mp4", "dfdc_adylbeequz.mp4"]}
-    clips = [(shared_data / "clips" / label / name, int(label == "fake"))
-             for label, names in picked.items() for name in names]
+    picked = {
+        "real": ["ffpp_youtube_c40_183.mp4", "dfdc_lynaeydofd.mp4"],
+        "fake": ["ffpp_Deepfakes_c40_183_253.mp4", "dfdc_adylbeequz.mp4"],
+    }
+    clips = [
+        (shared_data / "clips" / label / name, int(label == "fake"))
+        for label, names in picked.items()
+        for name in names
+    ]
     result = evaluate(shared_data / "clips", ["meso4.df"], frames=8, clips=clips)
     assert result["counts"]["analysed"] == 4 and result["skipped"] == []
     model = result["models"][0]
@@ -178,7 +213,7 @@ def test_evaluate_shared_clips_matches_analyze(shared_data, mesonet_weights_dir,
 
 
 def test_auc_interval_brackets_the_auc_and_narrows_with_more_clips():
-    from core.metrics import auc_interval
+    from core.evaluation.metrics import auc_interval
 
     rng = np.random.default_rng(3)
 

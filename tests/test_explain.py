@@ -1,4 +1,4 @@
-"""Heatmaps (core/explain.py): sanity checks in the spirit of Adebayo et al. (NeurIPS 2018), the
+"""Heatmaps (core/engine/explain.py): sanity checks in the spirit of Adebayo et al. (NeurIPS 2018), the
 map contract for every registered architecture, awkward crops, and one batched pass per call.
 
 (a) a model whose output depends only on the left half of its input gets >= 80 % of the map's mass
@@ -18,7 +18,7 @@ import skimage.data
 from scipy.stats import spearmanr
 
 import models
-from core import explain
+from core.engine import explain
 from models.detector import Detector
 
 RNG = np.random.default_rng(7)
@@ -31,7 +31,7 @@ def face_crops(n: int = 4) -> list[np.ndarray]:
     for i in range(n):
         half = 90 + 5 * i
         x, y = 223 + 4 * i, 118 - 3 * i
-        crops.append(np.ascontiguousarray(image[y - half:y + half, x - half:x + half]))
+        crops.append(np.ascontiguousarray(image[y - half : y + half, x - half : x + half]))
     return crops
 
 
@@ -161,19 +161,46 @@ def test_overlay_resizes_a_smaller_map_and_ignores_nan():
 
 def hand_report(images):
     """A report of ``images`` (one person), scored by meso4.dfi2; xception.dfi2 unavailable."""
-    from core.types import (Box, ClipInfo, ClipReport, Face, FaceCrop, FrameScore, ModelResult,
-                            Sampling, Timings, Verdict)
+    from core.types import (
+        Box,
+        ClipInfo,
+        ClipReport,
+        Face,
+        FaceCrop,
+        FrameScore,
+        ModelResult,
+        Sampling,
+        Timings,
+        Verdict,
+    )
 
     faces = [Face(i, i / 10, Box(10, 10, 50, 50), 0.99, 0) for i in range(len(images))]
     scores = tuple(FrameScore(f.frame_index, f.time_s, 0, 0.5) for f in faces)
-    result = ModelResult("meso4.dfi2", "mesonet", "Meso4", 0.5, Verdict.UNCERTAIN, 0.5, (0.35, 0.65),
-                         "mean", 0.1, frames=scores)
-    missing = ModelResult("xception.dfi2", "xception", "Xception", None, Verdict.UNAVAILABLE, 0.5,
-                          (0.35, 0.75), "mean", 0.0, message="no weights")
+    result = ModelResult(
+        "meso4.dfi2", "mesonet", "Meso4", 0.5, Verdict.UNCERTAIN, 0.5, (0.35, 0.65), "mean", 0.1, frames=scores
+    )
+    missing = ModelResult(
+        "xception.dfi2",
+        "xception",
+        "Xception",
+        None,
+        Verdict.UNAVAILABLE,
+        0.5,
+        (0.35, 0.75),
+        "mean",
+        0.0,
+        message="no weights",
+    )
     return ClipReport(
-        "ok", ClipInfo("c.mp4", "0" * 64, 640, 480, 10.0, 40, 4.0),
-        Sampling(4, tuple(range(4)), tuple(f.time_s for f in faces)), tuple(faces),
-        (result, missing), Timings(), {}, crops=tuple(FaceCrop(f, im) for f, im in zip(faces, images)))
+        "ok",
+        ClipInfo("c.mp4", "0" * 64, 640, 480, 10.0, 40, 4.0),
+        Sampling(4, tuple(range(4)), tuple(f.time_s for f in faces)),
+        tuple(faces),
+        (result, missing),
+        Timings(),
+        {},
+        crops=tuple(FaceCrop(f, im) for f, im in zip(faces, images)),
+    )
 
 
 def test_report_files_zip_and_index_name_every_crop_and_detector(tmp_path):
@@ -181,7 +208,7 @@ def test_report_files_zip_and_index_name_every_crop_and_detector(tmp_path):
     import json
     import zipfile
 
-    from core import explain_export
+    from core.engine import explain_export
 
     detector = models.load_model("meso4.dfi2")
     images = face_crops(3) + [np.full((1, 40, 3), 90, np.uint8)]  # and a 1-pixel-thin grey one
@@ -192,8 +219,11 @@ def test_report_files_zip_and_index_name_every_crop_and_detector(tmp_path):
 
     written = explain_export.write_explanations(report, explanations, tmp_path / "out")
     names = sorted(p.name for p in written)
-    assert names == sorted([f"{i:03d}_crop.png" for i in range(4)] + [f"{i:03d}_meso4.dfi2.png" for i in range(4)]
-                           + ["index.html", "index.json"])
+    assert names == sorted(
+        [f"{i:03d}_crop.png" for i in range(4)]
+        + [f"{i:03d}_meso4.dfi2.png" for i in range(4)]
+        + ["index.html", "index.json"]
+    )
     index = json.loads((tmp_path / "out" / "index.json").read_text())
     assert index["schema"] == "dfi.explain/1" and index["models"][0]["target_layer"] == "stage4_conv"
     assert index["crops"][3]["size"] == [1, 40] and index["crops"][0]["overlays"]["meso4.dfi2"]["p_fake"] == 0.5
@@ -205,7 +235,7 @@ def test_report_files_zip_and_index_name_every_crop_and_detector(tmp_path):
 
 def test_gallery_shows_each_crop_beside_one_heatmap_per_detector():
     pytest.importorskip("streamlit")
-    from views._gallery import gallery_html, thumbnail_data_uri
+    from views.analyze.gallery import gallery_html, thumbnail_data_uri
 
     report = hand_report(face_crops(2) + [np.full((1, 40, 3), 90, np.uint8)])
     plain = gallery_html(report)

@@ -1,4 +1,4 @@
-"""core/faces.py and core/tracking.py: MTCNN on frames, tracks across frames, square crops."""
+"""core/engine/faces.py and core/engine/tracking.py: MTCNN on frames, tracks across frames, square crops."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 from skimage import data
 
-from core import faces
-from core.faces import crop_square, detect_boxes, find_faces, get_detector
+from core.engine import faces
+from core.engine.faces import crop_square, detect_boxes, find_faces, get_detector
+from core.engine.tracking import assign_tracks
 from core.settings import get_settings
-from core.tracking import assign_tracks
 from core.types import Box, Frame
+from tests.conftest import SHARED_DATA
 
 # Where MTCNN finds the astronaut's face in skimage.data.astronaut() (512x512): x, y, w, h.
 ASTRONAUT_FACE = Box(182, 64, 83, 107)
@@ -132,7 +133,8 @@ def test_a_face_in_dark_footage_is_found_on_an_equalised_copy_and_cut_from_the_o
     dark = darkened(astronaut)
     settings = get_settings()
     every_plain_pass = [(settings.detect_pad, 0.0)] + [
-        (settings.detect_pad if pad is None else pad, angle) for pad, angle in faces.RETRY_PASSES]
+        (settings.detect_pad if pad is None else pad, angle) for pad, angle in faces.RETRY_PASSES
+    ]
     for pad, angle in every_plain_pass:
         assert faces._detect_pass([dark], [0], pad, angle, settings) == {0: []}, "no longer too dark"
     passes.clear()
@@ -262,8 +264,13 @@ def test_a_person_missed_for_a_few_frames_keeps_the_track():
 
 
 def test_a_new_person_entering_gets_a_new_track():
-    frames = [[face_at(200, 200)], [face_at(205, 200)], [face_at(210, 200), face_at(900, 300)],
-              [face_at(900, 305), face_at(215, 200)], [face_at(220, 200)]]
+    frames = [
+        [face_at(200, 200)],
+        [face_at(205, 200)],
+        [face_at(210, 200), face_at(900, 300)],
+        [face_at(900, 305), face_at(215, 200)],
+        [face_at(220, 200)],
+    ]
     ids = assign_tracks(frames)
     assert ids == [[0], [0], [0, 1], [1, 0], [0]]
 
@@ -281,8 +288,7 @@ def test_faces_in_one_frame_never_share_a_track():
 
 
 def test_tracks_are_numbered_by_how_often_a_person_was_seen():
-    frames = [[face_at(100, 100)], [face_at(800, 100), face_at(100, 100)], [face_at(800, 100)],
-              [face_at(800, 100)]]
+    frames = [[face_at(100, 100)], [face_at(800, 100), face_at(100, 100)], [face_at(800, 100)], [face_at(800, 100)]]
     # The right-hand person is seen 3 times, the left-hand one twice.
     assert assign_tracks(frames) == [[1], [0, 1], [0], [0]]
 
@@ -363,7 +369,7 @@ PEOPLE_SHOWING_THEIR_FACE = {
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(PEOPLE_SHOWING_THEIR_FACE))
 def test_one_track_per_person_showing_their_face(shared_data: Path, name: str):
-    from core.video import read_clip
+    from core.engine.video import read_clip
 
     _, frames = read_clip(shared_data / "clips" / "real" / name, 32)
     result = find_faces(frames)
@@ -373,7 +379,7 @@ def test_one_track_per_person_showing_their_face(shared_data: Path, name: str):
 
 
 def facecrop_clips() -> list[Path]:
-    folder = get_settings().shared_data / "facecrop-clips"
+    folder = SHARED_DATA / "facecrop-clips"
     return sorted(folder.glob("*/*.mp4")) or [folder / "missing"]
 
 
@@ -381,7 +387,7 @@ def facecrop_clips() -> list[Path]:
 @pytest.mark.slow
 @pytest.mark.parametrize("path", facecrop_clips(), ids=lambda p: p.stem)
 def test_face_found_in_most_frames_of_face_crop_clips(shared_data: Path, path: Path):
-    from core.video import read_clip
+    from core.engine.video import read_clip
 
     _, frames = read_clip(path, 32)
     result = find_faces(frames)

@@ -17,7 +17,7 @@ import pytest
 import models.download as download
 from core.__main__ import main
 from core.settings import IMAGENET_XCEPTION_FILE, get_settings
-from core.train_models import TrainError, backbone_of, build_architecture, initialise
+from core.training.networks import TrainError, backbone_of, build_architecture, initialise
 from tests.test_cli import assert_one_error_line
 
 

@@ -1,4 +1,4 @@
-"""The local runner (core.jobs_local): states read back from run folders, crash, out of memory,
+"""The local runner (core.jobs.local): states read back from run folders, crash, out of memory,
 cancel, the queue, and recovery after a restart. A tiny fake "trainer" script stands in for
 ``python -m core train``: it writes status.json the way the trainer does and then behaves as
 each test needs (finish, crash, get SIGKILLed, wait to be cancelled, ignore SIGTERM)."""
@@ -17,18 +17,19 @@ from pathlib import Path
 import psutil
 import pytest
 
-from core import jobs_local
-from core.devices import Devices, Gpu
-from core.jobs_local import (
+from core.files import read_json
+from core.jobs import local as jobs_local
+from core.jobs.devices import Devices, Gpu
+from core.jobs.local import (
     LocalRunner,
     advance_queue,
     process_alive,
     process_start_time,
     recorded_process_alive,
 )
-from core.runs import new_run_dir, read_json, read_run
+from core.training.run_folder import new_run_dir, read_run
 
-FAKE_TRAINER = r'''
+FAKE_TRAINER = r"""
 import json, os, signal, subprocess, sys, time
 from pathlib import Path
 run, mode = Path(sys.argv[1]), sys.argv[2]
@@ -63,7 +64,7 @@ elif mode in ("wait", "stubborn"):
     while not (run / "release").exists():
         time.sleep(0.05)
     status(state="succeeded")
-'''
+"""
 
 
 @pytest.fixture
@@ -103,8 +104,11 @@ def wait_for(run_dir: Path, states: tuple[str, ...], timeout: float = 30.0) -> s
 
 def wait_running(run_dir: Path) -> None:
     deadline = time.monotonic() + 30
-    while read_json(run_dir / "status.json").get("state") != "running" or (
-            "wait" in run_dir.name or "stubborn" in run_dir.name) and not (run_dir / "grandchild.pid").exists():
+    while (
+        read_json(run_dir / "status.json").get("state") != "running"
+        or ("wait" in run_dir.name or "stubborn" in run_dir.name)
+        and not (run_dir / "grandchild.pid").exists()
+    ):
         assert time.monotonic() < deadline, "the fake trainer did not start"
         time.sleep(0.05)
 
@@ -227,8 +231,17 @@ def test_a_vanished_process_without_exit_record_is_failed_not_running(tmp_path):
     dead_pid = int(done.stdout)
     run_dir = new_run_dir(tmp_path / "runs", "meso4", "ghost")
     (run_dir / "status.json").write_text(json.dumps({"state": "running", "epoch": 3}))
-    (run_dir / "job.json").write_text(json.dumps({"backend": "local", "launched": "2030-01-01T00:00:00+00:00",
-                                                  "pid": dead_pid, "pgid": dead_pid, "start_ticks": 1}))
+    (run_dir / "job.json").write_text(
+        json.dumps(
+            {
+                "backend": "local",
+                "launched": "2030-01-01T00:00:00+00:00",
+                "pid": dead_pid,
+                "pgid": dead_pid,
+                "start_ticks": 1,
+            }
+        )
+    )
     LocalRunner().refresh(run_dir)
     run = read_run(run_dir)
     assert run.state == "failed" and "stopped unexpectedly" in run.message

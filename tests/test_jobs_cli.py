@@ -21,10 +21,12 @@ def test_list_use_and_bad_input(settings, capsys, tmp_path):  # noqa: F811
     assert "installed meso4.cli" in capsys.readouterr().out
     assert "meso4.cli" in {c.id for c in models.list_models(get_settings())}
 
-    for argv, message in ((["jobs", "cancel", "nope"], "there is no training run 'nope'"),
-                          (["jobs", "use", "../x"], "there is no training run"),
-                          (["jobs", "submit", "--spec", str(tmp_path / "none.json")], "cannot read training spec"),
-                          (["jobs", "devices", "--ray", "ray://h:1"], "Ray Client address")):
+    for argv, message in (
+        (["jobs", "cancel", "nope"], "there is no training run 'nope'"),
+        (["jobs", "use", "../x"], "there is no training run"),
+        (["jobs", "submit", "--spec", str(tmp_path / "none.json")], "cannot read training spec"),
+        (["jobs", "devices", "--ray", "ray://h:1"], "Ray Client address"),
+    ):
         assert main(argv) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err

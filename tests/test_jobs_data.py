@@ -1,5 +1,5 @@
-"""What a training job may read and what it is told about it (core.job_data), the checks before a
-run is submitted (core.jobs.check_spec), and "Use this model" (core.run_publish)."""
+"""What a training job may read and what it is told about it (core.jobs.data_folders), the checks before a
+run is submitted (core.jobs.service.check_spec), and "Use this model" (core.training.publish)."""
 
 from __future__ import annotations
 
@@ -10,18 +10,18 @@ from pathlib import Path
 import pytest
 
 import models
-from core import jobs
 from core.errors import DFIError
-from core.job_data import (
+from core.jobs import service as jobs
+from core.jobs.data_folders import (
     DataFolderError,
     candidate_folders,
     extraction_target,
     resolve_data_folder,
     summarize_folder,
 )
-from core.run_publish import PublishError, use_run
-from core.runs import new_run_dir
 from core.settings import get_settings
+from core.training.publish import PublishError, use_run
+from core.training.run_folder import new_run_dir
 from models.cards import ModelCard, WeightsSpec, write_card
 from models.weights import sha256_of
 from tests.test_train import make_dataset
@@ -70,8 +70,10 @@ def test_summary_flags_one_class_and_no_faces(settings):
     empty = settings.data_root / "empty"
     empty.mkdir()
     (empty / "manifest.csv").write_text("path,source,kind,label,split,group,frame_index,time_s,track_id,confidence\n")
-    (empty / "sources.csv").write_text("source,kind,label,split,group,status,frames,frames_with_face,crops,message\n"
-                                       "real/a.mp4,clip,0,train,a,no_face,32,0,0,\n")
+    (empty / "sources.csv").write_text(
+        "source,kind,label,split,group,status,frames,frames_with_face,crops,message\n"
+        "real/a.mp4,clip,0,train,a,no_face,32,0,0,\n"
+    )
     summary = summarize_folder(empty)
     assert summary.faces_pct == 0.0 and "no faces were found" in summary.problems[0]
 
@@ -99,9 +101,14 @@ def test_submit_refuses_bad_data_and_taken_names_before_making_a_run(settings):
     (raw / "fake" / "b.mp4").write_bytes(b"x")
     one = make_dataset(settings.data_root / "one", {"train": (3, 0)})
     good = make_dataset(settings.data_root / "good", {"train": (2, 2)})
-    cases = [({"data": "/etc"}, "outside the data folder"), ({"data": str(raw)}, "extract the faces first"),
-             ({"data": str(one)}, "only real faces"), ({"data": str(good), "tag": "df"}, "meso4.df already exists"),
-             ({"data": str(good), "tag": "Bad Name"}, "may hold only"), ({"data": str(good), "epochs": 0}, "epochs")]
+    cases = [
+        ({"data": "/etc"}, "outside the data folder"),
+        ({"data": str(raw)}, "extract the faces first"),
+        ({"data": str(one)}, "only real faces"),
+        ({"data": str(good), "tag": "df"}, "meso4.df already exists"),
+        ({"data": str(good), "tag": "Bad Name"}, "may hold only"),
+        ({"data": str(good), "epochs": 0}, "epochs"),
+    ]
     for change, message in cases:
         with pytest.raises(DFIError, match=message):
             jobs.submit({"arch": "meso4", "tag": "fine", **change}, "local", settings)
@@ -118,8 +125,15 @@ def fake_succeeded_run(settings, tag: str = "mine", payload: bytes = b"weights")
     weights.parent.mkdir()
     weights.write_bytes(payload)
     base = models.get_card("meso4.df", settings)
-    card = ModelCard(**{**base.__dict__, "id": f"meso4.{tag}", "output": "p_fake", "source": None,
-                        "weights": WeightsSpec(weights.name, sha256_of(weights), None, "test")})
+    card = ModelCard(
+        **{
+            **base.__dict__,
+            "id": f"meso4.{tag}",
+            "output": "p_fake",
+            "source": None,
+            "weights": WeightsSpec(weights.name, sha256_of(weights), None, "test"),
+        }
+    )
     write_card(card, weights.parent, {n: a.family for n, a in models.ARCHITECTURES.items()})
     return run_dir
 
@@ -163,7 +177,7 @@ def test_a_same_named_file_searched_first_blocks_the_install(settings, tmp_path,
 
 
 def test_a_face_extraction_that_stops_early_says_why(settings):
-    from core.job_extract import extraction_progress, start_extraction
+    from core.jobs.extraction import extraction_progress, start_extraction
 
     raw = settings.data_root / "raw"
     for label in ("real", "fake"):

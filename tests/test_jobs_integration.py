@@ -1,4 +1,4 @@
-"""Real training jobs, end to end, through the Train page's own functions (views/_train_actions.py):
+"""Real training jobs, end to end, through the Train page's own functions (views/train/actions.py):
 faces found in ../shared/data/crops by the background extraction, then a 1-epoch Meso4 run on the
 CPU, followed until it succeeds, installed with "Use this model" and loaded from the registry.
 Once as a local process, once as a job on a real local Ray cluster started by the test.
@@ -16,12 +16,13 @@ import numpy as np
 import pytest
 
 import models
-from core.job_data import summarize_folder
-from core.job_extract import extraction_progress, start_extraction
-from core.runs import read_json, read_metrics
+from core.files import read_json
+from core.jobs.data_folders import summarize_folder
+from core.jobs.extraction import extraction_progress, start_extraction
 from core.settings import get_settings
-from views import _train_actions as actions
+from core.training.run_folder import read_metrics
 from tests.ray_cluster import local_ray_cluster
+from views.train import actions
 
 pytestmark = [pytest.mark.slow, pytest.mark.shared]
 JOB_TIMEOUT_S = 420
@@ -74,16 +75,28 @@ def check_installed(run, settings) -> None:
 
 
 def one_epoch_form(tag: str, data: Path, backend: str = "local", address: str = "") -> actions.TrainForm:
-    return actions.TrainForm(arch="meso4", init="random", tag=tag, data=str(data), epochs=1, batch=75,
-                             lr=1e-3, augment=True, backend=backend, address=address)
+    return actions.TrainForm(
+        arch="meso4",
+        init="random",
+        tag=tag,
+        data=str(data),
+        epochs=1,
+        batch=75,
+        lr=1e-3,
+        augment=True,
+        backend=backend,
+        address=address,
+    )
 
 
 def test_local_job_runs_to_success_and_its_model_is_used(env, crops_dataset):
     started = time.monotonic()
     run = actions.start_run(one_epoch_form("ci-local", crops_dataset), env)
     run, seconds = follow(run.run_id, env)
-    print(f"\nlocal 1-epoch Meso4 job on the shared crops: {time.monotonic() - started:.1f} s from submit to "
-          f"success (training itself {run.duration_s():.1f} s)")
+    print(
+        f"\nlocal 1-epoch Meso4 job on the shared crops: {time.monotonic() - started:.1f} s from submit to "
+        f"success (training itself {run.duration_s():.1f} s)"
+    )
     check_installed(run, env)
 
 
@@ -98,8 +111,10 @@ def test_ray_job_runs_to_success_and_its_model_is_used(env, crops_dataset, ray_a
     run = actions.start_run(one_epoch_form("ci-ray", crops_dataset, "ray", ray_address), env)
     assert run.backend == "ray"
     run, seconds = follow(run.run_id, env)
-    print(f"\nRay 1-epoch Meso4 job on the shared crops: {time.monotonic() - started:.1f} s from submit to "
-          f"success (training itself {run.duration_s():.1f} s)")
+    print(
+        f"\nRay 1-epoch Meso4 job on the shared crops: {time.monotonic() - started:.1f} s from submit to "
+        f"success (training itself {run.duration_s():.1f} s)"
+    )
     assert "Running entrypoint" in (run.dir / "output.log").read_text()  # Ray's logs, copied in
     check_installed(run, env)
 

@@ -12,10 +12,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from core import jobs
-from core.jobs_ray import RayClusterError, RayRunner, _failure_message, check_address
-from core.runs import new_run_dir, read_json, read_run
+from core.files import read_json
+from core.jobs import service as jobs
+from core.jobs.ray_cluster import RayClusterError, RayRunner, _failure_message, check_address
 from core.settings import get_settings
+from core.training.run_folder import new_run_dir, read_run
 from tests.ray_cluster import free_port
 from tests.test_train import make_dataset
 
@@ -53,8 +54,9 @@ def test_addresses_are_checked_with_plain_messages(not_ray):
 def test_submitting_to_a_silent_cluster_makes_no_run(settings):
     data = make_dataset(settings.data_root / "crops", {"train": (2, 2)})
     with pytest.raises(RayClusterError, match="does not answer"):
-        jobs.submit({"arch": "meso4", "tag": "x", "data": str(data)}, "ray", settings,
-                    address=f"http://127.0.0.1:{free_port()}")
+        jobs.submit(
+            {"arch": "meso4", "tag": "x", "data": str(data)}, "ray", settings, address=f"http://127.0.0.1:{free_port()}"
+        )
     assert not settings.runs_root.exists() or not any(settings.runs_root.iterdir())
 
 
@@ -62,8 +64,16 @@ def test_a_cluster_that_goes_away_leaves_the_run_as_it_was_with_a_note(settings)
     run_dir = new_run_dir(settings.runs_root, "meso4", "away")
     (run_dir / "spec.json").write_text(json.dumps({"arch": "meso4", "tag": "away", "data": "d"}))
     (run_dir / "status.json").write_text(json.dumps({"state": "running", "epoch": 2}))
-    (run_dir / "job.json").write_text(json.dumps({"backend": "ray", "address": f"http://127.0.0.1:{free_port()}",
-                                                  "submission_id": "dfi-x", "launched": "2030-01-01"}))
+    (run_dir / "job.json").write_text(
+        json.dumps(
+            {
+                "backend": "ray",
+                "address": f"http://127.0.0.1:{free_port()}",
+                "submission_id": "dfi-x",
+                "launched": "2030-01-01",
+            }
+        )
+    )
     jobs.refresh_runs(settings)
     assert read_run(run_dir).state == "running"
     assert "does not answer" in read_json(run_dir / "job.json")["unreachable"]
@@ -89,8 +99,8 @@ def test_the_entrypoint_is_quoted_from_an_argument_list(tmp_path, monkeypatch):
             seen.update(kwargs)
             return kwargs["submission_id"]
 
-    monkeypatch.setattr("core.jobs_ray.check_address", lambda a: a)
-    monkeypatch.setattr("core.jobs_ray.client_for", lambda a: FakeClient())
+    monkeypatch.setattr("core.jobs.ray_cluster.check_address", lambda a: a)
+    monkeypatch.setattr("core.jobs.ray_cluster.client_for", lambda a: FakeClient())
     run_dir = new_run_dir(tmp_path / "runs", "meso4", "q")
     spec = tmp_path / "a b;$(rm -rf x)" / "spec.json"
     RayRunner("http://cluster:8265").submit(run_dir, ["/usr/bin/python3", "-m", "core", "train", "--spec", str(spec)])
@@ -101,7 +111,7 @@ def test_the_entrypoint_is_quoted_from_an_argument_list(tmp_path, monkeypatch):
 
 
 def test_gpu_lists_from_nvidia_smi_and_their_summary():
-    from core.devices import Devices, parse_nvidia_smi
+    from core.jobs.devices import Devices, parse_nvidia_smi
 
     gpus = parse_nvidia_smi("0, NVIDIA H200, 143771\n1, NVIDIA H200, 143771\nNo devices were found\n")
     assert [(g.index, g.name, g.memory_mb) for g in gpus] == [(0, "NVIDIA H200", 143771), (1, "NVIDIA H200", 143771)]

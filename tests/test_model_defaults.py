@@ -29,13 +29,26 @@ def add_card(settings, tag: str, auc: float, with_weights: bool = True) -> str:
     sha = file_sha256(weights)
     if not with_weights:
         weights.unlink()
-    card = card_from_dict({
-        "id": f"meso4.{tag}", "family": "mesonet", "architecture": "meso4", "display_name": f"Meso4 {tag}",
-        "input_size": 256, "preprocess": "unit", "output": "p_fake",
-        "weights": {"file": weights.name, "sha256": sha, "url": None, "license": "test"},
-        "threshold": 0.5, "band": [0.35, 0.65], "trained_on": "test", "created": "2026-01-01",
-        "metrics": {"video_auc": auc, "out_of_source": True, "protocol": "test"}, "description": "test card",
-    }, "test", {name: arch.family for name, arch in models.ARCHITECTURES.items()})
+    card = card_from_dict(
+        {
+            "id": f"meso4.{tag}",
+            "family": "mesonet",
+            "architecture": "meso4",
+            "display_name": f"Meso4 {tag}",
+            "input_size": 256,
+            "preprocess": "unit",
+            "output": "p_fake",
+            "weights": {"file": weights.name, "sha256": sha, "url": None, "license": "test"},
+            "threshold": 0.5,
+            "band": [0.35, 0.65],
+            "trained_on": "test",
+            "created": "2026-01-01",
+            "metrics": {"video_auc": auc, "out_of_source": True, "protocol": "test"},
+            "description": "test card",
+        },
+        "test",
+        {name: arch.family for name, arch in models.ARCHITECTURES.items()},
+    )
     write_card(card, settings.user_cards_dir, {n: a.family for n, a in models.ARCHITECTURES.items()})
     return card.id
 

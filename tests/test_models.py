@@ -68,9 +68,7 @@ def test_authors_weights_reproduce_reference_outputs(card_id, shared_data, meson
     # As the authors fed them: Keras' ImageDataGenerator loads RGB and resizes with load_img's
     # default nearest-neighbour interpolation (two images are 342 and 208 px, not 256).
     folder = shared_data / "mesonet" / "test_images"
-    images = np.stack([
-        np.asarray(keras.utils.load_img(folder / name, target_size=(256, 256))) for name in TEST_IMAGES
-    ])
+    images = np.stack([np.asarray(keras.utils.load_img(folder / name, target_size=(256, 256))) for name in TEST_IMAGES])
     p_fake = detector.predict(images)
     expected = 1.0 - np.array(REFERENCE_P_REAL[card_id])
     assert np.abs(p_fake - expected).max() <= 0.01, (p_fake, expected)
@@ -118,8 +116,15 @@ def test_predict_converts_p_real_and_takes_one_batch(weightless_meso4):
     assert weightless_meso4.predict([]).shape == (0,)
 
 
-@pytest.mark.parametrize("bad", [np.zeros((10, 10), np.uint8), np.zeros((10, 10, 3), np.float32),
-                                 np.zeros((10, 10, 4), np.uint8), np.zeros((0, 10, 3), np.uint8)])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        np.zeros((10, 10), np.uint8),
+        np.zeros((10, 10, 3), np.float32),
+        np.zeros((10, 10, 4), np.uint8),
+        np.zeros((0, 10, 3), np.uint8),
+    ],
+)
 def test_predict_refuses_crops_that_are_not_rgb_uint8(weightless_meso4, bad):
     with pytest.raises(ValueError, match="crop 0"):
         weightless_meso4.predict([bad])
@@ -166,21 +171,24 @@ def _card_file(tmp_path: Path, card_id: str = "meso4.df", **changes) -> Path:
     return path
 
 
-@pytest.mark.parametrize("changes, problem", [
-    ({"threshold": None}, "missing field"),
-    ({"architecture": "meso5", "id": "meso5.df"}, "architecture"),
-    ({"family": "xception"}, "family"),
-    ({"output": "logit"}, "output"),
-    ({"preprocess": "imagenet"}, "preprocess"),
-    ({"band": [0.6, 0.9]}, "threshold"),
-    ({"band": [-0.1, 0.6]}, "band"),
-    ({"weights": {"file": "../../etc/Meso4_DF.h5"}}, "plain file name"),
-    ({"weights": {"file": "Meso4_DF.keras"}}, "weights-only"),
-    ({"weights": {"sha256": "abc"}}, "sha256"),
-    ({"weights": {"sha256": None}}, "note"),
-    ({"weights": {"url": "ftp://example.org/x.h5"}}, "url"),
-    ({"metrics": {"video_auc": 0.7}}, "protocol"),
-])
+@pytest.mark.parametrize(
+    "changes, problem",
+    [
+        ({"threshold": None}, "missing field"),
+        ({"architecture": "meso5", "id": "meso5.df"}, "architecture"),
+        ({"family": "xception"}, "family"),
+        ({"output": "logit"}, "output"),
+        ({"preprocess": "imagenet"}, "preprocess"),
+        ({"band": [0.6, 0.9]}, "threshold"),
+        ({"band": [-0.1, 0.6]}, "band"),
+        ({"weights": {"file": "../../etc/Meso4_DF.h5"}}, "plain file name"),
+        ({"weights": {"file": "Meso4_DF.keras"}}, "weights-only"),
+        ({"weights": {"sha256": "abc"}}, "sha256"),
+        ({"weights": {"sha256": None}}, "note"),
+        ({"weights": {"url": "ftp://example.org/x.h5"}}, "url"),
+        ({"metrics": {"video_auc": 0.7}}, "protocol"),
+    ],
+)
 def test_invalid_cards_are_refused_naming_the_file(tmp_path, changes, problem):
     path = _card_file(tmp_path, changes.pop("id", "meso4.df"), **changes)
     with pytest.raises(CardError) as caught:
@@ -257,9 +265,16 @@ def test_missing_weights_name_every_folder_and_the_download(tmp_path):
 def test_a_card_whose_weights_do_not_exist_yet_is_unavailable_with_its_note(tmp_path):
     settings = isolated_settings(tmp_path)
     note = "no weights are trained for this card yet; train them with `python -m core train`"
-    write_user_card(settings, "xception.future", architecture="xception", family="xception", input_size=299,
-                    preprocess="xception", output="p_fake",
-                    weights={"file": "future.weights.h5", "sha256": None, "url": None, "note": note})
+    write_user_card(
+        settings,
+        "xception.future",
+        architecture="xception",
+        family="xception",
+        input_size=299,
+        preprocess="xception",
+        output="p_fake",
+        weights={"file": "future.weights.h5", "sha256": None, "url": None, "note": note},
+    )
     status = models.weights_status(models.get_card("xception.future", settings), settings)
     assert status.state == "missing"
     assert "no weights are trained for this card yet" in status.message
@@ -315,10 +330,18 @@ def test_default_prefers_a_card_measured_on_sources_it_never_saw(tmp_path):
     weights = {"file": "oos.h5", "sha256": hashlib.sha256(content).hexdigest()}
     # A high AUC on held-out clips of the training sources loses to a lower one measured on
     # whole sources the model never saw: that is the figure a new user's clip meets.
-    write_user_card(settings, "meso4.insource", weights=weights,
-                    metrics={"video_auc": 0.95, "protocol": "held-out clips of its own sources"})
-    write_user_card(settings, "meso4.oos", weights=weights,
-                    metrics={"video_auc": 0.71, "out_of_source": True, "protocol": "leave-one-source-out"})
+    write_user_card(
+        settings,
+        "meso4.insource",
+        weights=weights,
+        metrics={"video_auc": 0.95, "protocol": "held-out clips of its own sources"},
+    )
+    write_user_card(
+        settings,
+        "meso4.oos",
+        weights=weights,
+        metrics={"video_auc": 0.71, "out_of_source": True, "protocol": "leave-one-source-out"},
+    )
     assert models.default_model_ids(settings)[1] == "meso4.oos"
 
 

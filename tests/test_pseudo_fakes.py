@@ -1,4 +1,4 @@
-"""Self-blended pseudo-fakes (core.pseudo_fakes) and training augmentation (core.augment)."""
+"""Self-blended pseudo-fakes (core.training.pseudo_fakes) and training augmentation (core.training.augment)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import skimage.data
 
-from core.augment import AugmentConfig, adjust_brightness_contrast, augment_crop, jpeg_recompress
-from core.pseudo_fakes import BLEND_RATIOS, face_mask, self_blend
+from core.training.augment import AugmentConfig, adjust_brightness_contrast, augment_crop, jpeg_recompress
+from core.training.pseudo_fakes import BLEND_RATIOS, face_mask, self_blend
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +16,7 @@ def face_crop() -> np.ndarray:
     """A crop like the analyzer's: the astronaut's face box (x 182-265, y 64-171) times 1.3."""
     image = skimage.data.astronaut()
     cx, cy, side = 223, 118, int(1.3 * 107)
-    crop = image[cy - side // 2: cy + side // 2, cx - side // 2: cx + side // 2]
+    crop = image[cy - side // 2 : cy + side // 2, cx - side // 2 : cx + side // 2]
     return cv2.resize(crop, (160, 160), interpolation=cv2.INTER_AREA)
 
 

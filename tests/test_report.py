@@ -1,4 +1,4 @@
-"""core.report: the JSON against its schema, the CSV rows, and the annotated video read back."""
+"""core.engine.report: the JSON against its schema, the CSV rows, and the annotated video read back."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import jsonschema
 import numpy as np
 import pytest
 
-from core import analysis, report as report_io, video
+from core.engine import analysis, video
+from core.engine import report as report_io
 from core.errors import DFIError
 from core.types import Box, ClipReport, Face, FrameScore, ModelResult, Sampling, Timings, Verdict
 from tests.test_analysis import CLIP, FakeDetector, loaded, make_card
@@ -40,14 +41,25 @@ from tests.test_analysis import fake_pipeline  # noqa: E402,F401
 
 
 def test_ok_report_validates_and_has_exactly_the_contract_keys(fake_pipeline, validator):
-    report = two_model_report(fake_pipeline, {0: {p: 51 for p in range(8)}, 1: {0: 200, 3: 200}})
+    report = two_model_report(fake_pipeline, {0: dict.fromkeys(range(8), 51), 1: {0: 200, 3: 200}})
     data = json.loads(report_io.report_to_json(report))
     validator.validate(data)
     assert data["schema"] == "dfi.report/1" and data["status"] == "ok"
     assert list(data) == ["schema", "status", "clip", "sampling", "faces", "models", "timings", "versions"]
     assert set(data["timings"]) == {"decode_s", "detect_s", "classify_s", "total_s"}
-    assert set(data["models"][0]) == {"id", "family", "display_name", "p_fake", "verdict", "threshold", "band",
-                                      "aggregation", "seconds", "frames", "message"}
+    assert set(data["models"][0]) == {
+        "id",
+        "family",
+        "display_name",
+        "p_fake",
+        "verdict",
+        "threshold",
+        "band",
+        "aggregation",
+        "seconds",
+        "frames",
+        "message",
+    }
     # Track 1 (2 of 8 frames: enough) at 200/255 decides: FAKE for one, 0.39 UNCERTAIN for the other.
     assert [m["verdict"] for m in data["models"]] == ["FAKE", "UNCERTAIN", "UNAVAILABLE"]
     assert data["models"][2]["p_fake"] is None and data["models"][2]["message"].startswith("weights for")
@@ -58,8 +70,11 @@ def test_no_face_report_validates_with_null_scores(fake_pipeline, validator):
     data = json.loads(report_io.report_to_json(two_model_report(fake_pipeline, {})))
     validator.validate(data)
     assert data["status"] == "no_faces" and data["faces"] == []
-    assert [(m["verdict"], m["p_fake"]) for m in data["models"]] == [("NO_FACE", None), ("NO_FACE", None),
-                                                                     ("UNAVAILABLE", None)]
+    assert [(m["verdict"], m["p_fake"]) for m in data["models"]] == [
+        ("NO_FACE", None),
+        ("NO_FACE", None),
+        ("UNAVAILABLE", None),
+    ]
 
 
 def test_several_reports_make_a_json_array(fake_pipeline, validator):
@@ -104,7 +119,7 @@ def test_json_refuses_nan_and_numpy(fake_pipeline):
 
 
 def test_csv_has_one_row_per_frame_and_model(fake_pipeline):
-    report = two_model_report(fake_pipeline, {0: {p: 51 for p in range(8)}, 1: {2: 230}})
+    report = two_model_report(fake_pipeline, {0: dict.fromkeys(range(8), 51), 1: {2: 230}})
     buf = io.StringIO()
     report_io.write_csv(report, buf)
     rows = list(csv.DictReader(io.StringIO(buf.getvalue())))
@@ -146,10 +161,18 @@ def test_annotated_video_reads_back_with_the_right_size(tmp_path, monkeypatch, w
     info, frames = video.read_clip(clip, 6)
     faces = tuple(Face(f.index, f.time_s, Box(30, 20, 40, 50), 0.99, 0) for f in frames)
     scores = tuple(FrameScore(f.index, f.time_s, 0, 0.9) for f in frames)
-    model = ModelResult("meso4.df", "mesonet", "MesoNet (Meso4, DF)", 0.9, Verdict.FAKE, 0.5, (0.3, 0.7),
-                        "mean", 0.01, scores)
-    report = ClipReport("ok", info, Sampling(6, tuple(f.index for f in frames), tuple(f.time_s for f in frames)),
-                        faces, (model,), Timings(), {"dfi": "test"})
+    model = ModelResult(
+        "meso4.df", "mesonet", "MesoNet (Meso4, DF)", 0.9, Verdict.FAKE, 0.5, (0.3, 0.7), "mean", 0.01, scores
+    )
+    report = ClipReport(
+        "ok",
+        info,
+        Sampling(6, tuple(f.index for f in frames), tuple(f.time_s for f in frames)),
+        faces,
+        (model,),
+        Timings(),
+        {"dfi": "test"},
+    )
     temp_dir = tmp_path / "tmp"
     temp_dir.mkdir()
     monkeypatch.setattr(report_io.tempfile, "tempdir", str(temp_dir))
@@ -178,7 +201,14 @@ def test_annotated_video_refuses_a_different_clip(tmp_path):
     clip, other = tmp_path / "a.mp4", tmp_path / "b.mp4"
     _write_test_clip(clip)
     _write_test_clip(other, frames=12)
-    report = ClipReport("no_faces", replace(CLIP, sha256=video.file_sha256(clip)), Sampling(4, (0,), (0.0,)),
-                        (), (), Timings(), {"dfi": "t"})
+    report = ClipReport(
+        "no_faces",
+        replace(CLIP, sha256=video.file_sha256(clip)),
+        Sampling(4, (0,), (0.0,)),
+        (),
+        (),
+        Timings(),
+        {"dfi": "t"},
+    )
     with pytest.raises(DFIError, match="not the clip this report was made from"):
         report_io.write_annotated_video(report, other, tmp_path / "out.mp4")

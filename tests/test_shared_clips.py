@@ -17,13 +17,13 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from core import report as report_io
 from core.__main__ import main
-from core.settings import get_settings
+from core.engine import report as report_io
+from tests.conftest import SHARED_DATA
 
 pytestmark = [pytest.mark.shared, pytest.mark.slow]
 
-SHARED = get_settings().shared_data
+SHARED = SHARED_DATA
 PORTRAIT = "clips/fake/dfdc_brtujopkby.mp4"
 
 # Tracks per clip whose notes say "a second person is visible", checked by looking at every crop
@@ -46,8 +46,11 @@ SECOND_PERSON_TRACKS = {
 def _clips() -> list[str]:
     if not SHARED.is_dir():
         return ["(shared data missing)"]
-    found = [str(p.relative_to(SHARED)) for folder in ("clips", "facecrop-clips")
-             for p in sorted((SHARED / folder).rglob("*.mp4"))]
+    found = [
+        str(p.relative_to(SHARED))
+        for folder in ("clips", "facecrop-clips")
+        for p in sorted((SHARED / folder).rglob("*.mp4"))
+    ]
     return found
 
 
@@ -116,7 +119,7 @@ def test_portrait_clip_gives_upright_crops(analyzed, shared_data, mesonet_weight
     _, data, _ = analyzed(PORTRAIT)
     assert data["clip"]["height"] > data["clip"]["width"]  # 1080x1920 after rotation
     monkeypatch.setenv("DFI_WEIGHTS_DIR", str(mesonet_weights_dir))
-    from core import analysis, faces
+    from core.engine import analysis, faces
 
     report = analysis.analyze(shared_data / PORTRAIT, ["meso4.df"], frames=8)
     detector = faces.get_detector()

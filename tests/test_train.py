@@ -1,4 +1,4 @@
-"""Training: spec, input pipeline, model set-up, float16 export, runs end to end (core.train*)."""
+"""Training: spec, input pipeline, model set-up, float16 export, runs end to end (core.training.trainer*)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,14 @@ import numpy as np
 import pytest
 
 from core.__main__ import main
-from core.datasets import MANIFEST_FIELDS, read_manifest
+from core.data.datasets import MANIFEST_FIELDS, read_manifest
 from core.settings import get_settings
-from core.train import TrainError, run_training, select_rows
-from core.augment import format_roundtrip
-from core.train_data import CropDataset, item_weights, plan_items
-from core.train_spec import TrainSpec, resolve, spec_from_dict
+from core.training.augment import format_roundtrip
+from core.training.crops import CropDataset, item_weights, plan_items
+from core.training.networks import TrainError
+from core.training.rows import select_rows
+from core.training.spec import TrainSpec, resolve, spec_from_dict
+from core.training.trainer import run_training
 
 
 @pytest.fixture
@@ -53,9 +55,20 @@ def make_dataset(root: Path, per_split: dict[str, tuple[int, int]], size: int = 
             for i in range(count):
                 rel = Path(split) / ("fake" if label else "real") / f"clip{i}" / "f000000_t0.png"
                 write_crop(root, rel, label, rng, size)
-                rows.append({"path": rel.as_posix(), "source": f"{split}/{label}/{i}.mp4", "kind": "clip",
-                             "label": label, "split": split, "group": f"{split}{label}{i}",
-                             "frame_index": 0, "time_s": 0.0, "track_id": 0, "confidence": 1.0})
+                rows.append(
+                    {
+                        "path": rel.as_posix(),
+                        "source": f"{split}/{label}/{i}.mp4",
+                        "kind": "clip",
+                        "label": label,
+                        "split": split,
+                        "group": f"{split}{label}{i}",
+                        "frame_index": 0,
+                        "time_s": 0.0,
+                        "track_id": 0,
+                        "confidence": 1.0,
+                    }
+                )
     return write_manifest(root, rows)
 
 
@@ -68,16 +81,35 @@ def test_spec_rejects_unknown_fields_and_missing_essentials():
 
 def test_resolve_fills_family_defaults():
     meso = resolve(TrainSpec(arch="meso4", data="d", tag="t"))
-    assert (meso.batch, meso.lr, meso.loss, meso.init, meso.float16, meso.head_epochs) == (75, 1e-3, "mse", "random", False, 0)
+    assert (meso.batch, meso.lr, meso.loss, meso.init, meso.float16, meso.head_epochs) == (
+        75,
+        1e-3,
+        "mse",
+        "random",
+        False,
+        0,
+    )
     xcep = resolve(TrainSpec(arch="xception", data="d", tag="t", epochs=8))
-    assert (xcep.init, xcep.float16, xcep.loss, xcep.head_epochs, xcep.finetune_lr) == ("imagenet", True, "bce", 2, 1e-4)
+    assert (xcep.init, xcep.float16, xcep.loss, xcep.head_epochs, xcep.finetune_lr) == (
+        "imagenet",
+        True,
+        "bce",
+        2,
+        1e-4,
+    )
     assert resolve(TrainSpec(arch="xception", data="d", tag="t", init="random")).head_epochs == 0
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"arch": "resnet"}, "architecture"), ({"tag": "Bad Tag"}, "tag"), ({"epochs": 0}, "epochs"),
-    ({"balance": "maybe"}, "balance"), ({"band": [0.6, 0.7]}, "band"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"arch": "resnet"}, "architecture"),
+        ({"tag": "Bad Tag"}, "tag"),
+        ({"epochs": 0}, "epochs"),
+        ({"balance": "maybe"}, "balance"),
+        ({"band": [0.6, 0.7]}, "band"),
+    ],
+)
 def test_resolve_rejects_bad_values(change, message):
     with pytest.raises(TrainError, match=message):
         resolve(TrainSpec(**{"arch": "meso4", "data": "d", "tag": "t", **change}))
@@ -122,8 +154,11 @@ def test_crop_dataset_batches_scale_and_balance(tmp_path):
 
 def test_source_balance_stops_a_one_label_collection_from_carrying_its_label():
     # Collection "a" holds both labels (4 real, 4 fake); "b" holds 12 fakes only (a generator's demos).
-    rows = ([{"label": 0, "collection": "a"}] * 4 + [{"label": 1, "collection": "a"}] * 4
-            + [{"label": 1, "collection": "b"}] * 12)
+    rows = (
+        [{"label": 0, "collection": "a"}] * 4
+        + [{"label": 1, "collection": "a"}] * 4
+        + [{"label": 1, "collection": "b"}] * 12
+    )
     items = plan_items(rows, "off")
     w = item_weights(rows, items, "sources")
     labels = np.array([r["label"] for r in rows])
@@ -160,7 +195,7 @@ def test_crop_dataset_pseudo_fakes_are_labelled_fake(tmp_path):
 def test_xception_phases_freeze_the_right_layers():
     import keras
 
-    from core.train_models import backbone_of, build_architecture, count_params, set_xception_phase
+    from core.training.networks import backbone_of, build_architecture, count_params, set_xception_phase
 
     net = build_architecture("xception")
     set_xception_phase(net, 1, trainable_blocks=4)
@@ -169,11 +204,11 @@ def test_xception_phases_freeze_the_right_layers():
     backbone = backbone_of(net)
     trainable = {layer.name for layer in backbone.layers if layer.trainable and layer.weights}
     assert trainable and all(n.startswith(("block13_", "block14_")) for n in trainable)
-    assert not any(isinstance(l, keras.layers.BatchNormalization) and l.trainable for l in backbone.layers)
+    assert not any(isinstance(layer, keras.layers.BatchNormalization) and layer.trainable for layer in backbone.layers)
 
 
 def test_imagenet_init_fails_clearly_when_the_file_is_absent(user_cache):
-    from core.train_models import build_architecture, initialise
+    from core.training.networks import build_architecture, initialise
 
     with pytest.raises(TrainError, match="Keras cache"):
         initialise(build_architecture("xception"), "xception", "imagenet", get_settings())
@@ -182,7 +217,7 @@ def test_imagenet_init_fails_clearly_when_the_file_is_absent(user_cache):
 
 
 def test_float16_copy_loads_into_float32(tmp_path):
-    from core.train_models import build_architecture, write_float16_copy
+    from core.training.networks import build_architecture, write_float16_copy
 
     net = build_architecture("meso4")
     x = np.random.default_rng(0).random((2, 256, 256, 3)).astype("float32")
@@ -199,7 +234,7 @@ def test_float16_copy_loads_into_float32(tmp_path):
 def test_init_from_a_p_real_card_gives_p_fake(mesonet_weights_dir, monkeypatch, user_cache):
     """The authors' Meso4 outputs P(real); started from it, the training net outputs P(fake)."""
     import models
-    from core.train_models import build_architecture, initialise
+    from core.training.networks import build_architecture, initialise
 
     monkeypatch.setenv("DFI_WEIGHTS_DIR", str(mesonet_weights_dir))
     settings = get_settings()
@@ -216,8 +251,9 @@ def test_training_run_end_to_end_on_synthetic_crops(tmp_path, user_cache):
     import models
 
     data = make_dataset(tmp_path / "data", {"train": (8, 8), "val": (3, 3)})
-    spec = TrainSpec(arch="meso4", data=str(data), tag="synthetic", epochs=2, batch=8,
-                     steps_per_epoch=3, out=str(tmp_path / "run"))
+    spec = TrainSpec(
+        arch="meso4", data=str(data), tag="synthetic", epochs=2, batch=8, steps_per_epoch=3, out=str(tmp_path / "run")
+    )
     result = run_training(spec)
     assert result.state == "succeeded" and result.card_id == "meso4.synthetic"
     run = Path(result.run_dir)
@@ -239,16 +275,18 @@ def test_training_run_can_be_cancelled(tmp_path, user_cache):
     data = make_dataset(tmp_path / "data", {"train": (4, 4)})
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "cancel").touch()
-    result = run_training(TrainSpec(arch="meso4", data=str(data), tag="cancelled", epochs=3,
-                                    batch=4, out=str(tmp_path / "run")))
+    result = run_training(
+        TrainSpec(arch="meso4", data=str(data), tag="cancelled", epochs=3, batch=4, out=str(tmp_path / "run"))
+    )
     assert result.state == "cancelled" and result.card_id is None
     assert json.loads((tmp_path / "run" / "status.json").read_text())["state"] == "cancelled"
     assert not (user_cache / "cards" / "meso4.cancelled.json").exists()
 
 
 def test_train_command_refuses_a_missing_dataset(tmp_path, user_cache, capsys):
-    code = main(["train", "--arch", "meso4", "--data", str(tmp_path / "none"), "--tag", "x",
-                 "--out", str(tmp_path / "run")])
+    code = main(
+        ["train", "--arch", "meso4", "--data", str(tmp_path / "none"), "--tag", "x", "--out", str(tmp_path / "run")]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "manifest.csv" in err[0]
     assert json.loads((tmp_path / "run" / "status.json").read_text())["state"] == "failed"
@@ -262,17 +300,38 @@ def test_train_two_epochs_on_shared_crops(shared_data, tmp_path, user_cache, cap
     import models
 
     data = tmp_path / "crops"
-    assert main(["extract-faces", str(shared_data / "crops"), str(data), "--split", "1,0,0",
-                 "--no-progress"]) == 0
-    code = main(["train", "--arch", "meso4", "--data", str(data), "--tag", "shared_test",
-                 "--epochs", "2", "--batch", "11", "--steps-per-epoch", "6", "--no-augment",
-                 "--val-split", "", "--out", str(tmp_path / "run"), "--progress", "none"])
+    assert main(["extract-faces", str(shared_data / "crops"), str(data), "--split", "1,0,0", "--no-progress"]) == 0
+    code = main(
+        [
+            "train",
+            "--arch",
+            "meso4",
+            "--data",
+            str(data),
+            "--tag",
+            "shared_test",
+            "--epochs",
+            "2",
+            "--batch",
+            "11",
+            "--steps-per-epoch",
+            "6",
+            "--no-augment",
+            "--val-split",
+            "",
+            "--out",
+            str(tmp_path / "run"),
+            "--progress",
+            "none",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     epochs = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert epochs[1]["loss"] < epochs[0]["loss"]
     detector = models.load_model("meso4.shared_test")
-    crops = [cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB)
-             for p in sorted((shared_data / "crops").rglob("*.png"))]
+    crops = [
+        cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB) for p in sorted((shared_data / "crops").rglob("*.png"))
+    ]
     scores = detector.predict(crops)
     assert scores.shape == (22,) and np.all((0 <= scores) & (scores <= 1))
 
@@ -290,6 +349,7 @@ def test_xception_input_size_is_a_choice_mesonet_is_fixed():
 def test_fine_tuning_from_a_card_keeps_its_input_size(tmp_path, monkeypatch):
     monkeypatch.setenv("DFI_PROJECT_WEIGHTS_DIR", str(tmp_path / "none"))  # sizes come from the card alone
     assert resolve(TrainSpec(arch="xception", data="d", tag="t", init="xception.dfi2")).input_size == 160
-    assert resolve(TrainSpec(arch="xception", data="d", tag="t", init="xception.dfi2",
-                             input_size=299)).input_size == 299
+    assert (
+        resolve(TrainSpec(arch="xception", data="d", tag="t", init="xception.dfi2", input_size=299)).input_size == 299
+    )
     assert resolve(TrainSpec(arch="xception", data="d", tag="t", init="random")).input_size == 299

@@ -1,4 +1,4 @@
-"""The Analyze page's words of trust follow each card's measured figures (views/_verdicts.py)."""
+"""The Analyze page's words of trust follow each card's measured figures (views/common/verdicts.py)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,23 @@ import pytest
 pytest.importorskip("streamlit")
 
 from models.cards import SHIPPED_CARDS_DIR  # noqa: E402
-from views._verdicts import metrics_sentence, reliability  # noqa: E402
+from views.common.verdicts import metrics_sentence, reliability  # noqa: E402
 
 OUT_OF_SOURCE = {
-    "video_auc": 0.86, "video_auc_ci95": [0.80, 0.91], "verdict_accuracy": 0.862, "uncertain_share": 0.25,
-    "ece": 0.041, "n_real": 70, "n_fake": 80, "accuracy": 0.8, "protocol": "leave one source out",
-    "per_source": {"ffpp": {"auc": 0.91, "auc_ci95": [0.8, 0.97], "n_real": 10, "n_fake": 20},
-                   "celebdf": {"auc": 0.712, "auc_ci95": [0.5, 0.9], "n_real": 5, "n_fake": 6},
-                   "real_only": {"auc": None, "auc_ci95": None, "n_real": 4, "n_fake": 0}},
+    "video_auc": 0.86,
+    "video_auc_ci95": [0.80, 0.91],
+    "verdict_accuracy": 0.862,
+    "uncertain_share": 0.25,
+    "ece": 0.041,
+    "n_real": 70,
+    "n_fake": 80,
+    "accuracy": 0.8,
+    "protocol": "leave one source out",
+    "per_source": {
+        "ffpp": {"auc": 0.91, "auc_ci95": [0.8, 0.97], "n_real": 10, "n_fake": 20},
+        "celebdf": {"auc": 0.712, "auc_ci95": [0.5, 0.9], "n_real": 5, "n_fake": 6},
+        "real_only": {"auc": None, "auc_ci95": None, "n_real": 4, "n_fake": 0},
+    },
     "five_fold": {"video_auc": 0.93, "per_fold": [0.9, 0.95]},
 }
 
@@ -24,8 +33,10 @@ OUT_OF_SOURCE = {
 def test_reliability_states_the_verdicts_record_on_unseen_sources():
     words = reliability(OUT_OF_SOURCE)
     assert words.startswith("fairly reliable, but it makes mistakes:")
-    assert ("when it gives a verdict it was right 86% of the time on 150 test clips from video sources "
-            "it never saw; it said uncertain on 25% of them.") in words
+    assert (
+        "when it gives a verdict it was right 86% of the time on 150 test clips from video sources "
+        "it never saw; it said uncertain on 25% of them."
+    ) in words
 
 
 def test_reliability_claims_no_more_than_the_weakest_figure():
@@ -48,8 +59,9 @@ def test_reliability_falls_back_to_the_auc_words():
 
 def test_metrics_sentence_summarises_nested_tables():
     words = metrics_sentence(OUT_OF_SOURCE)
-    assert words.startswith("video AUC 0.86 on 70 real and 80 fake clips from sources it never saw, "
-                            "95% sure it lies between 0.80 and 0.91")
+    assert words.startswith(
+        "video AUC 0.86 on 70 real and 80 fake clips from sources it never saw, 95% sure it lies between 0.80 and 0.91"
+    )
     assert "its FAKE and REAL verdicts were right 86% of the time, and it said UNCERTAIN on 25% of clips" in words
     assert "calibration error 0.041" in words
     assert "weakest of 2 sources: celebdf (AUC 0.71), best: ffpp (AUC 0.91)" in words
@@ -59,8 +71,9 @@ def test_metrics_sentence_summarises_nested_tables():
 
 
 def test_metrics_sentence_with_odd_nested_values():
-    one = metrics_sentence({"video_auc": 0.7, "per_source": {"dfdc": {"auc": 0.7}}, "five_fold": {"x": 1},
-                            "protocol": "p"})
+    one = metrics_sentence(
+        {"video_auc": 0.7, "per_source": {"dfdc": {"auc": 0.7}}, "five_fold": {"x": 1}, "protocol": "p"}
+    )
     assert "scored on one source, dfdc (AUC 0.70)" in one and "5-fold" not in one
     empty = metrics_sentence({"per_source": {"a": {"auc": None}}, "five_fold": [], "protocol": "p"})
     assert empty == "not measured yet."

@@ -15,7 +15,7 @@ import pytest
 import models
 from core.hashing import file_sha256
 from core.settings import get_settings
-from models.mesonet import build_meso4
+from models.networks.mesonet import build_meso4
 from models.user_weights import UserWeightsError, check_weights, install_user_weights
 
 CARD = dict(display_name="My Meso4", output="p_fake", license="MIT", trained_on="my clips")
@@ -59,10 +59,13 @@ def test_a_file_of_another_architecture_is_refused_plainly(settings, meso4_keras
     assert leftovers(settings) == []
 
 
-@pytest.mark.parametrize("data, words", [
-    (b"", "the file is empty"),
-    (b"\x89PNG not weights at all" * 10, "not HDF5 data"),
-])
+@pytest.mark.parametrize(
+    "data, words",
+    [
+        (b"", "the file is empty"),
+        (b"\x89PNG not weights at all" * 10, "not HDF5 data"),
+    ],
+)
 def test_files_that_are_not_weights_are_refused(settings, data, words):
     with pytest.raises(UserWeightsError, match=words):
         check_weights(data, "meso4", settings)
@@ -110,12 +113,15 @@ def test_install_writes_weights_and_card_and_the_model_loads(settings, meso4_ker
     assert not list((settings.cache_dir / "weights").glob(".*")) and leftovers(settings) == []
 
 
-@pytest.mark.parametrize("change, words", [
-    (dict(tag="df"), "a model called meso4.df already exists"),
-    (dict(tag="Bad Name"), "the short name must be"),
-    (dict(license="  "), "please fill in the licence"),
-    (dict(output="p_maybe"), "the output must be one of"),
-])
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        (dict(tag="df"), "a model called meso4.df already exists"),
+        (dict(tag="Bad Name"), "the short name must be"),
+        (dict(license="  "), "please fill in the licence"),
+        (dict(output="p_maybe"), "the output must be one of"),
+    ],
+)
 def test_install_refuses_bad_details_before_writing_anything(settings, meso4_keras3, change, words):
     details = dict(tag="mine", **CARD) | change
     with pytest.raises(UserWeightsError, match=words):
@@ -134,20 +140,26 @@ def test_install_refuses_a_file_name_already_on_the_search_path(settings, meso4_
 
 @pytest.mark.shared
 def test_the_authors_legacy_file_installs_as_h5_and_scores_like_the_shipped_card(
-        settings, mesonet_weights_dir, shared_data, monkeypatch):
+    settings, mesonet_weights_dir, shared_data, monkeypatch
+):
     data = (mesonet_weights_dir / "Meso4_DF.h5").read_bytes()
     with pytest.raises(UserWeightsError, match="do not fit the MesoInception4"):
         check_weights(data, "mesoinception4", settings)
-    card = install_user_weights(data, "meso4", "authors", "Meso4 again", "p_real", "Apache-2.0", "the DF set",
-                                settings=settings)
+    card = install_user_weights(
+        data, "meso4", "authors", "Meso4 again", "p_real", "Apache-2.0", "the DF set", settings=settings
+    )
     assert card.weights.file == "meso4_authors.h5"  # legacy format keeps the suffix Keras loads it by
     assert card.weights.sha256 == models.get_card("meso4.df", settings).weights.sha256
     monkeypatch.setenv("DFI_WEIGHTS_DIR", str(mesonet_weights_dir))
     both = get_settings()
     from PIL import Image
 
-    crops = np.stack([np.asarray(Image.open(p).convert("RGB").resize((256, 256)))
-                      for p in sorted((shared_data / "crops").rglob("*.png"))[:4]])
+    crops = np.stack(
+        [
+            np.asarray(Image.open(p).convert("RGB").resize((256, 256)))
+            for p in sorted((shared_data / "crops").rglob("*.png"))[:4]
+        ]
+    )
     mine = models.load_model("meso4.authors", both).predict(crops)
     shipped = models.load_model("meso4.df", both).predict(crops)
     assert mine == pytest.approx(shipped, abs=1e-6)

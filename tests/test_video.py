@@ -1,4 +1,4 @@
-"""core/video.py and core/frame_reader.py: formats, orientation, bad input, limits, sampling
+"""core/engine/video.py and core/engine/frame_reader.py: formats, orientation, bad input, limits, sampling
 strategies, shared clips."""
 
 from __future__ import annotations
@@ -11,10 +11,10 @@ import cv2
 import numpy as np
 import pytest
 
-from core import frame_reader
+from core.engine import frame_reader
+from core.engine.video import even_indices, file_sha256, probe, read_clip, sample_frames
 from core.errors import InvalidClipError
 from core.settings import VIDEO_EXTENSIONS, get_settings
-from core.video import even_indices, file_sha256, probe, read_clip, sample_frames
 from tests import clipgen
 
 # name -> (fps, codec tags OpenCV may report)
@@ -104,12 +104,15 @@ def test_missing_file(tmp_path):
         probe(tmp_path / "nothing.mp4")
 
 
-@pytest.mark.parametrize("limits, expected", [
-    ({"max_duration_s": 1.0}, "face.mp4 is 2 s long; the limit is 1 s"),
-    ({"max_upload_mb": 0}, "MB; the limit is 0 MB"),
-    ({"max_side_px": 320}, "resolution 640x480 exceeds the 320 px limit"),
-    ({"min_frames": 49}, "has only 48 frames; a clip needs at least 49"),
-])
+@pytest.mark.parametrize(
+    "limits, expected",
+    [
+        ({"max_duration_s": 1.0}, "face.mp4 is 2 s long; the limit is 1 s"),
+        ({"max_upload_mb": 0}, "MB; the limit is 0 MB"),
+        ({"max_side_px": 320}, "resolution 640x480 exceeds the 320 px limit"),
+        ({"min_frames": 49}, "has only 48 frames; a clip needs at least 49"),
+    ],
+)
 def test_limits_from_settings(face_clip, limits, expected):
     with pytest.raises(InvalidClipError) as caught:
         probe(face_clip, get_settings(**limits))
@@ -151,10 +154,28 @@ def test_strategies_give_the_same_frames(synthetic_clips, name):
 
 def encode_test_pattern(path: Path, ffmpeg: str, gop: int, frames: int = 240) -> Path:
     """A small clip whose every frame differs (testsrc2 shows a counter), with a given GOP."""
-    command = [ffmpeg, "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi",
-               "-i", f"testsrc2=size=96x64:rate=24:duration={frames / 24}", "-c:v", "libx264",
-               "-preset", "ultrafast", "-g", str(gop), "-keyint_min", str(gop),
-               "-pix_fmt", "yuv420p", str(path)]
+    command = [
+        ffmpeg,
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=size=96x64:rate=24:duration={frames / 24}",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-g",
+        str(gop),
+        "-keyint_min",
+        str(gop),
+        "-pix_fmt",
+        "yuv420p",
+        str(path),
+    ]
     subprocess.run(command, capture_output=True, check=True, timeout=60)
     return path
 
@@ -214,8 +235,12 @@ def test_shared_portrait_clip_is_upright(shared_data):
 @pytest.mark.shared
 @pytest.mark.slow
 def test_probe_every_shared_clip(shared_data):
-    paths = sorted(p for folder in ("clips", "facecrop-clips")
-                   for p in (shared_data / folder).rglob("*") if p.suffix in VIDEO_EXTENSIONS)
+    paths = sorted(
+        p
+        for folder in ("clips", "facecrop-clips")
+        for p in (shared_data / folder).rglob("*")
+        if p.suffix in VIDEO_EXTENSIONS
+    )
     assert len(paths) >= 89
     for path in paths:
         info = probe(path)

@@ -14,7 +14,7 @@ import re
 from core.errors import DFIError
 from core.settings import Settings, get_settings
 
-# The names of core.verdicts.AGGREGATIONS, written out: importing it would load numpy while the
+# The names of core.engine.verdicts.AGGREGATIONS, written out: importing it would load numpy while the
 # parser is built, which every command (and --help) would pay for.
 AGGREGATION_CHOICES = ("mean", "median", "max")
 

@@ -3,7 +3,7 @@
 Prints a short plain-words summary per clip, or with ``--json -`` the report(s) alone on stdout (one
 clip: the object; several: an array). A bad clip prints one ``error:`` line and the others are still
 analysed; the exit status is then 2. ``--explain DIR`` also writes, per crop and detector, a heatmap
-overlay PNG of where the detector looked, with index.json and index.html (core/explain_export.py);
+overlay PNG of where the detector looked, with index.json and index.html (core/engine/explain_export.py);
 with several clips each gets DIR/<clip stem>/.
 """
 
@@ -16,7 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.commands import (
-    AGGREGATION_CHOICES, UsageError, load_settings, model_id_list, one_line, positive_int,
+    AGGREGATION_CHOICES,
+    UsageError,
+    load_settings,
+    model_id_list,
+    one_line,
+    positive_int,
 )
 from core.errors import DFIError
 
@@ -29,17 +34,34 @@ def register(subparsers) -> None:
     settings = load_settings()
     p = subparsers.add_parser("analyze", help="analyse clips and print verdicts", description=__doc__.split("\n\n")[1])
     p.add_argument("clips", nargs="+", metavar="CLIP", type=Path, help="video file(s): mp4, mov, m4v, avi, mkv, webm")
-    p.add_argument("--frames", type=positive_int(settings.max_frames), default=settings.default_frames,
-                   help=f"frames to sample per clip (default {settings.default_frames})")
-    p.add_argument("--models", type=model_id_list, default=None, metavar="ID,ID",
-                   help="model card ids (default: the best available of each family)")
-    p.add_argument("--aggregation", choices=AGGREGATION_CHOICES, default="mean",
-                   help="how a person's per-frame scores combine (default mean)")
+    p.add_argument(
+        "--frames",
+        type=positive_int(settings.max_frames),
+        default=settings.default_frames,
+        help=f"frames to sample per clip (default {settings.default_frames})",
+    )
+    p.add_argument(
+        "--models",
+        type=model_id_list,
+        default=None,
+        metavar="ID,ID",
+        help="model card ids (default: the best available of each family)",
+    )
+    p.add_argument(
+        "--aggregation",
+        choices=AGGREGATION_CHOICES,
+        default="mean",
+        help="how a person's per-frame scores combine (default mean)",
+    )
     p.add_argument("--json", dest="json_out", metavar="PATH|-", help="write the report JSON ('-' = stdout only)")
     p.add_argument("--csv", dest="csv_out", type=Path, metavar="PATH", help="write per-frame scores as CSV")
     p.add_argument("--annotate", type=Path, metavar="OUT.mp4", help="write the sampled frames with labelled face boxes")
-    p.add_argument("--explain", type=Path, metavar="DIR",
-                   help="write a heatmap overlay PNG per face crop and detector, plus index.json/index.html")
+    p.add_argument(
+        "--explain",
+        type=Path,
+        metavar="DIR",
+        help="write a heatmap overlay PNG per face crop and detector, plus index.json/index.html",
+    )
     p.set_defaults(run=run)
 
 
@@ -53,8 +75,9 @@ def run(args: argparse.Namespace) -> int:
     if args.explain is not None and args.explain.exists() and not args.explain.is_dir():
         raise UsageError(f"cannot write heatmaps into {args.explain}: it is a file, not a folder")
 
-    from core import analysis, report as report_io  # TensorFlow loads here, not at parser build
     import models
+    from core.engine import analysis  # TensorFlow loads here, not at parser build
+    from core.engine import report as report_io
 
     model_ids = args.models if args.models is not None else models.default_model_ids(settings)
     for model_id in model_ids:
@@ -106,11 +129,11 @@ def run(args: argparse.Namespace) -> int:
     return 2 if failed else 0
 
 
-def _explain(report: "ClipReport", out_dir: Path, settings) -> int:
+def _explain(report: ClipReport, out_dir: Path, settings) -> int:
     """Heatmaps of every model that scored the report, written into ``out_dir``; the file count."""
-    from core import explain_export
-    from core.charts import scored_models
     import models
+    from core.engine import explain_export
+    from core.engine.report_queries import scored_models
 
     # load_model returns the detectors the analysis just used (cached per process): no reload.
     detectors = {r.id: models.load_model(r.id, settings) for r in scored_models(report)}
@@ -118,7 +141,7 @@ def _explain(report: "ClipReport", out_dir: Path, settings) -> int:
     return len(explain_export.write_explanations(report, explanations, out_dir))
 
 
-def summary(report: "ClipReport") -> str:
+def summary(report: ClipReport) -> str:
     """A few plain lines about one report: verdict per model, faces found, people, seconds."""
     clip = report.clip
     n = len(report.sampling.frame_indices)
@@ -132,7 +155,9 @@ def summary(report: "ClipReport") -> str:
     width = max((len(m.display_name) for m in report.models), default=0)
     for m in report.models:
         if m.p_fake is not None:
-            detail = f"{100 * m.p_fake:5.1f}% fake  (FAKE at >= {100 * m.band[1]:.0f}%, REAL at <= {100 * m.band[0]:.0f}%)"
+            detail = (
+                f"{100 * m.p_fake:5.1f}% fake  (FAKE at >= {100 * m.band[1]:.0f}%, REAL at <= {100 * m.band[0]:.0f}%)"
+            )
         elif m.verdict.value == "NO_FACE":
             detail = "no score: no face to judge"
         else:

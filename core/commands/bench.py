@@ -27,16 +27,33 @@ def register(subparsers) -> None:
     """Add the ``bench`` sub-command."""
     settings = load_settings()
     p = subparsers.add_parser("bench", help="time each stage of an analysis", description=__doc__.split("\n\n")[1])
-    p.add_argument("clip", nargs="?", type=Path, metavar="CLIP", help="video file (default: the first clip in samples/)")
-    p.add_argument("--frames", type=positive_int(settings.max_frames), default=settings.default_frames,
-                   help=f"frames to sample (default {settings.default_frames})")
+    p.add_argument(
+        "clip", nargs="?", type=Path, metavar="CLIP", help="video file (default: the first clip in samples/)"
+    )
+    p.add_argument(
+        "--frames",
+        type=positive_int(settings.max_frames),
+        default=settings.default_frames,
+        help=f"frames to sample (default {settings.default_frames})",
+    )
     p.add_argument("--repeat", type=positive_int(50), default=3, help="warm runs; the median is reported (default 3)")
-    p.add_argument("--models", type=model_id_list, default=None, metavar="ID,ID",
-                   help="model card ids (default: the best available of each family)")
-    p.add_argument("--random-weights", action="store_true",
-                   help="TIMING ONLY: give models without weights random ones (their scores mean nothing)")
-    p.add_argument("--explain", action="store_true",
-                   help="also time the heatmaps of where each detector looked (Grad-CAM) on each run's crops")
+    p.add_argument(
+        "--models",
+        type=model_id_list,
+        default=None,
+        metavar="ID,ID",
+        help="model card ids (default: the best available of each family)",
+    )
+    p.add_argument(
+        "--random-weights",
+        action="store_true",
+        help="TIMING ONLY: give models without weights random ones (their scores mean nothing)",
+    )
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="also time the heatmaps of where each detector looked (Grad-CAM) on each run's crops",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.set_defaults(run=run)
 
@@ -46,8 +63,8 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings()
     clip = args.clip or default_clip()
     started = time.perf_counter()
-    from core import analysis, faces, video  # the imports are part of the cold start being measured
     import models
+    from core.engine import analysis, faces, video  # the imports are part of the cold start being measured
 
     import_s = time.perf_counter() - started
     model_ids = args.models if args.models is not None else models.default_model_ids(settings)
@@ -84,7 +101,9 @@ def run(args: argparse.Namespace) -> int:
 
 def default_clip() -> Path:
     """The first video in samples/, or a UsageError saying what to pass."""
-    clips = sorted(p for p in SAMPLES_DIR.glob("*") if p.suffix.lower() in VIDEO_EXTENSIONS) if SAMPLES_DIR.is_dir() else []
+    clips = (
+        sorted(p for p in SAMPLES_DIR.glob("*") if p.suffix.lower() in VIDEO_EXTENSIONS) if SAMPLES_DIR.is_dir() else []
+    )
     if not clips:
         raise UsageError(f"no clip given and no sample clip in {SAMPLES_DIR}: pass a clip, e.g. bench my_clip.mp4")
     return clips[0]
@@ -92,22 +111,23 @@ def default_clip() -> Path:
 
 def _load(model_ids, settings, random_weights: bool) -> list:
     """Load each model once; with ``random_weights``, build the missing ones with random weights."""
-    from core.analysis import LoadedModel, load_models
     import models
+    from core.engine.analysis import LoadedModel, load_models
 
     loaded = load_models(model_ids, settings)
     if not random_weights:
         return loaded
     return [
         LoadedModel(item.card, models.build_detector(item.card, weights=False), random_weights=True)
-        if item.detector is None else item
+        if item.detector is None
+        else item
         for item in loaded
     ]
 
 
 def _explain_seconds(report, loaded) -> dict[str, float]:
     """Seconds to explain the report's crops, per card id (one batched pass per detector)."""
-    from core.explain_export import explain_report
+    from core.engine.explain_export import explain_report
 
     detectors = {item.card.id: item.detector for item in loaded if item.detector is not None}
     return {e.id: e.seconds for e in explain_report(report, detectors)}
@@ -125,12 +145,14 @@ def summarise_explain(result: dict, explained: list[dict[str, float]], crops: in
         "explain_first_s": {i: round(explained[0].get(i, 0.0), 4) for i in ids},
         "explain_ratio": {i: round(explain_s[i] / classify[i], 3) if classify.get(i) else None for i in ids},
         "explain_ratio_all": round(sum(explain_s.values()) / sum(classify[i] for i in ids), 3)
-        if ids and sum(classify[i] for i in ids) > 0 else None,
+        if ids and sum(classify[i] for i in ids) > 0
+        else None,
     }
 
 
 def summarise(clip: Path, requested: int, sampled: int, import_s: float, load_s: float, cold, warm) -> dict:
     """The bench JSON: median warm stages, the cold start, frames/s and peak memory."""
+
     def med(values):
         return round(statistics.median(values), 4)
 
@@ -142,7 +164,9 @@ def summarise(clip: Path, requested: int, sampled: int, import_s: float, load_s:
         "crop_s": med([t.crop_s for t in warm]),
         "classify_s": {i: med([t.classify_s[i] for t in warm]) for i in ids},
     }
-    flat = {k: v for k, v in stages.items() if k != "classify_s"} | {f"classify_s[{i}]": v for i, v in stages["classify_s"].items()}
+    flat = {k: v for k, v in stages.items() if k != "classify_s"} | {
+        f"classify_s[{i}]": v for i, v in stages["classify_s"].items()
+    }
     dominant = max(flat, key=flat.get)
     return {
         "clip": str(clip),
@@ -171,16 +195,21 @@ def format_table(r: dict) -> str:
         lines.append(f"  NOTE: RANDOM WEIGHTS for {', '.join(r['random_weights'])}: timing only, scores meaningless")
     for u in r["unavailable"]:
         lines.append(f"  not timed (unavailable): {u}")
-    rows = [("decode", r["stages"]["decode_s"]), ("detect (MTCNN)", r["stages"]["detect_s"]),
-            ("crop", r["stages"]["crop_s"])]
+    rows = [
+        ("decode", r["stages"]["decode_s"]),
+        ("detect (MTCNN)", r["stages"]["detect_s"]),
+        ("crop", r["stages"]["crop_s"]),
+    ]
     rows += [(f"classify {i}", s) for i, s in r["stages"]["classify_s"].items()]
     rows += [("total (warm)", r["total_s"])]
     rows += [(f"heatmaps {i}", s) for i, s in r.get("explain_s", {}).items()]
     for name, s in rows:
         lines.append(f"  {name:<28} {s:8.3f} s")
     if r.get("explain_ratio_all") is not None:
-        lines.append(f"  heatmaps of {r['explain_crops']} crops cost {r['explain_ratio_all']:.2f}x scoring them "
-                     "(not part of the total)")
+        lines.append(
+            f"  heatmaps of {r['explain_crops']} crops cost {r['explain_ratio_all']:.2f}x scoring them "
+            "(not part of the total)"
+        )
     lines += [
         f"  {'frames/s':<28} {r['frames_per_s']:8.1f}",
         f"  cold start: imports {r['import_s']:.2f} s + load {r['load_s']:.2f} s + first run "

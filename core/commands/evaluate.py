@@ -21,15 +21,27 @@ from core.commands import AGGREGATION_CHOICES, UsageError, load_settings, model_
 def register(subparsers) -> None:
     """Add the ``evaluate`` sub-command."""
     settings = load_settings()
-    p = subparsers.add_parser("evaluate", help="measure models on labelled clips",
-                              description=__doc__.split("\n\n")[1])
+    p = subparsers.add_parser("evaluate", help="measure models on labelled clips", description=__doc__.split("\n\n")[1])
     p.add_argument("--data", type=Path, required=True, metavar="DIR", help="folder with real/ and fake/ clips")
-    p.add_argument("--models", type=model_id_list, default=None, metavar="ID,ID",
-                   help="model card ids (default: the best available of each family)")
-    p.add_argument("--frames", type=positive_int(settings.max_frames), default=settings.default_frames,
-                   help=f"frames sampled per clip (default {settings.default_frames})")
-    p.add_argument("--aggregation", choices=AGGREGATION_CHOICES, default="mean",
-                   help="how a person's per-frame scores combine (default mean)")
+    p.add_argument(
+        "--models",
+        type=model_id_list,
+        default=None,
+        metavar="ID,ID",
+        help="model card ids (default: the best available of each family)",
+    )
+    p.add_argument(
+        "--frames",
+        type=positive_int(settings.max_frames),
+        default=settings.default_frames,
+        help=f"frames sampled per clip (default {settings.default_frames})",
+    )
+    p.add_argument(
+        "--aggregation",
+        choices=AGGREGATION_CHOICES,
+        default="mean",
+        help="how a person's per-frame scores combine (default mean)",
+    )
     p.add_argument("--dataset", type=Path, metavar="D", help="face-crop dataset made from DIR (with --split)")
     p.add_argument("--split", metavar="S", help="evaluate only the clips D put in this split")
     p.add_argument("--json", dest="json_out", metavar="PATH|-", help="write the result JSON ('-' = stdout only)")
@@ -44,9 +56,11 @@ def _fmt(value, digits: int = 3) -> str:
 def format_result(result: dict) -> str:
     """A plain-text table of the metrics, then the skipped clips."""
     c = result["counts"]
-    lines = [f"{c['clips']} clips ({c['real']} real, {c['fake']} fake): {c['analysed']} analysed, "
-             f"{c['no_face']} without a face, {c['errors']} failed; "
-             f"{_fmt(result['mean_seconds_per_clip'], 2)} s per clip"]
+    lines = [
+        f"{c['clips']} clips ({c['real']} real, {c['fake']} fake): {c['analysed']} analysed, "
+        f"{c['no_face']} without a face, {c['errors']} failed; "
+        f"{_fmt(result['mean_seconds_per_clip'], 2)} s per clip"
+    ]
     header = ("MODEL", "CLIPS", "AUC", "ACC@THR", "LOGLOSS", "EER", "FRAME AUC", "TN FP FN TP")
     table = [header]
     for m in result["models"]:
@@ -54,9 +68,18 @@ def format_result(result: dict) -> str:
         if not m["available"]:
             table.append((m["id"], "-", "unavailable", "", "", "", "", ""))
             continue
-        table.append((m["id"], str(m["clips_scored"]), _fmt(v["auc"]),
-                      f"{_fmt(v['accuracy'])} @{m['threshold']:g}", _fmt(v["log_loss"]), _fmt(v["eer"]),
-                      _fmt(m["frame"]["auc"]), f"{cm['tn']} {cm['fp']} {cm['fn']} {cm['tp']}"))
+        table.append(
+            (
+                m["id"],
+                str(m["clips_scored"]),
+                _fmt(v["auc"]),
+                f"{_fmt(v['accuracy'])} @{m['threshold']:g}",
+                _fmt(v["log_loss"]),
+                _fmt(v["eer"]),
+                _fmt(m["frame"]["auc"]),
+                f"{cm['tn']} {cm['fp']} {cm['fn']} {cm['tp']}",
+            )
+        )
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in table]
     for m in result["models"]:
@@ -75,14 +98,21 @@ def run(args: argparse.Namespace) -> int:
     if args.json_out and not json_to_stdout and not Path(args.json_out).resolve().parent.is_dir():
         raise UsageError(f"cannot write {args.json_out}: its folder does not exist")
     settings = load_settings()
-    from core.evaluate import evaluate, find_clips, restrict_to_split
+    from core.evaluation.evaluate import evaluate, find_clips, restrict_to_split
 
     clips = find_clips(args.data)
     if args.dataset is not None:
         clips = restrict_to_split(clips, args.data, args.dataset, args.split)
     with contextlib.redirect_stdout(sys.stderr):  # only our own output goes to stdout
-        result = evaluate(args.data, args.models, args.frames, settings, clips=clips,
-                          aggregation=args.aggregation, show_progress=not args.no_progress)
+        result = evaluate(
+            args.data,
+            args.models,
+            args.frames,
+            settings,
+            clips=clips,
+            aggregation=args.aggregation,
+            show_progress=not args.no_progress,
+        )
     text = json.dumps(result, indent=2)
     if json_to_stdout:
         print(text)

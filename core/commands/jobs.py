@@ -18,8 +18,9 @@ from core.commands import UsageError, load_settings, positive_int
 
 def register(subparsers) -> None:
     """Add the ``jobs`` sub-command and its actions."""
-    p = subparsers.add_parser("jobs", help="list, start, cancel and use training runs",
-                              description=__doc__.split("\n\n")[1])
+    p = subparsers.add_parser(
+        "jobs", help="list, start, cancel and use training runs", description=__doc__.split("\n\n")[1]
+    )
     actions = p.add_subparsers(dest="action", metavar="ACTION")
     actions.add_parser("list", help="every run, brought up to date (starts queued runs)")
     submit = actions.add_parser("submit", help="start a training run from a spec file")
@@ -50,7 +51,7 @@ def _print_runs(runs) -> None:
 def run(args: argparse.Namespace) -> int:
     """Do the action; returns 0 (errors are DFIErrors: one ``error:`` line, exit 2)."""
     settings = load_settings()
-    from core import jobs
+    from core.jobs import service as jobs
 
     if args.action == "list":
         _print_runs(jobs.refresh_runs(settings))
@@ -68,12 +69,13 @@ def run(args: argparse.Namespace) -> int:
         info = jobs.cancel(args.run_id, settings, wait_s=args.wait)
         print(f"{info.state}: {info.run_id}")
     elif args.action == "use":
-        from core.run_publish import use_run
+        from core.training.publish import use_run
 
         card = use_run(jobs.run_dir_of(args.run_id, settings), settings, replace=args.replace)
         print(f"installed {card.id}: {card.source}")
     elif args.action == "devices":
-        from core.devices import local_devices, ray_devices
+        from core.jobs.devices import local_devices
+        from core.jobs.ray_cluster import ray_devices
 
         found = ray_devices(args.ray) if args.ray else local_devices()
         print(f"{found.where}: {found.summary()}")

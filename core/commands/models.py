@@ -21,11 +21,13 @@ _SHA_WORDS = {"present": "ok", "missing": "-", "hash_mismatch": "WRONG"}
 
 def register(subparsers) -> None:
     """Add the ``models`` sub-command."""
-    p = subparsers.add_parser("models", help="list model cards and their weights",
-                              description=__doc__.split("\n\n")[1])
-    p.add_argument("--download", metavar="ID",
-                   help="download this card's weights (checked by sha256), or imagenet-xception: "
-                        "Keras' ImageNet Xception file for training (checked by Keras' md5)")
+    p = subparsers.add_parser("models", help="list model cards and their weights", description=__doc__.split("\n\n")[1])
+    p.add_argument(
+        "--download",
+        metavar="ID",
+        help="download this card's weights (checked by sha256), or imagenet-xception: "
+        "Keras' ImageNet Xception file for training (checked by Keras' md5)",
+    )
     p.add_argument("--json", action="store_true", help="print the table as JSON")
     p.set_defaults(run=run)
 
@@ -79,19 +81,21 @@ def registry_rows(settings) -> list[dict]:
     rows = []
     for card in models.list_models(settings):
         status = models.weights_status(card, settings)
-        rows.append({
-            "id": card.id,
-            "family": card.family,
-            "default": card.id in defaults,
-            "weights": status.state,
-            "sha256_ok": status.state == "present",
-            "path": str(status.path) if status.path else None,
-            "searched": [str(p) for p in status.searched],
-            "message": status.message,
-            "file": card.weights.file,
-            "url": card.weights.url,
-            "license": card.weights.license,
-        })
+        rows.append(
+            {
+                "id": card.id,
+                "family": card.family,
+                "default": card.id in defaults,
+                "weights": status.state,
+                "sha256_ok": status.state == "present",
+                "path": str(status.path) if status.path else None,
+                "searched": [str(p) for p in status.searched],
+                "message": status.message,
+                "file": card.weights.file,
+                "url": card.weights.url,
+                "license": card.weights.license,
+            }
+        )
     return rows
 
 
@@ -99,8 +103,14 @@ def format_table(rows: list[dict]) -> str:
     """The registry as an aligned text table, each card followed by where its weights are."""
     header = ("ID", "FAMILY", "DEFAULT", "WEIGHTS", "SHA256", "LICENCE")
     table = [header] + [
-        (r["id"], r["family"], "yes" if r["default"] else "", _STATE_WORDS[r["weights"]],
-         _SHA_WORDS[r["weights"]], r["license"])
+        (
+            r["id"],
+            r["family"],
+            "yes" if r["default"] else "",
+            _STATE_WORDS[r["weights"]],
+            _SHA_WORDS[r["weights"]],
+            r["license"],
+        )
         for r in rows
     ]
     widths = [max(len(str(line[i])) for line in table) for i in range(len(header))]

@@ -24,21 +24,45 @@ _FLAGS: dict[str, tuple[str, dict]] = {
     "--epochs": ("epochs", {"type": positive_int(), "help": "total epochs (default 10)"}),
     "--head-epochs": ("head_epochs", {"type": int, "help": "Xception: epochs with the backbone frozen"}),
     "--trainable-blocks": ("trainable_blocks", {"type": int, "help": "Xception: top blocks to fine-tune (default 4)"}),
-    "--input-size": ("input_size", {"type": int, "help": "input side in pixels (default native: Xception 299, "
-                                                          "MesoNet 256; Xception takes 71 and up)"}),
+    "--input-size": (
+        "input_size",
+        {
+            "type": int,
+            "help": "input side in pixels (default native: Xception 299, MesoNet 256; Xception takes 71 and up)",
+        },
+    ),
     "--batch": ("batch", {"type": positive_int(), "help": "batch size (MesoNet 75, Xception 32)"}),
     "--lr": ("lr", {"type": float, "help": "learning rate (default 1e-3)"}),
     "--loss": ("loss", {"choices": ("bce", "mse"), "help": "MesoNet mse (as its authors), Xception bce"}),
-    "--balance": ("balance", {"choices": ("weights", "sources", "sampling", "none"),
-                              "help": "class balance (default weights; sources = within each collection too)"}),
-    "--pseudo-fakes": ("pseudo_fakes", {"choices": ("off", "add", "only"), "nargs": "?", "const": "add",
-                                        "help": "self-blended pseudo-fakes from real crops (flag alone = add)"}),
+    "--balance": (
+        "balance",
+        {
+            "choices": ("weights", "sources", "sampling", "none"),
+            "help": "class balance (default weights; sources = within each collection too)",
+        },
+    ),
+    "--pseudo-fakes": (
+        "pseudo_fakes",
+        {
+            "choices": ("off", "add", "only"),
+            "nargs": "?",
+            "const": "add",
+            "help": "self-blended pseudo-fakes from real crops (flag alone = add)",
+        },
+    ),
     "--val-split": ("val_split", {"help": "validation split name (default val; '' for none)"}),
-    "--train-splits": ("train_splits", {"type": lambda s: [p for p in s.split(",") if p],
-                                        "help": "comma-separated training splits (default: all but val and test)"}),
+    "--train-splits": (
+        "train_splits",
+        {
+            "type": lambda s: [p for p in s.split(",") if p],
+            "help": "comma-separated training splits (default: all but val and test)",
+        },
+    ),
     "--finetune-lr": ("finetune_lr", {"type": float, "help": "Xception phase 2 learning rate (default lr / 10)"}),
-    "--cache-variants": ("cache_variants", {"type": positive_int(16),
-                                            "help": "with --cache-trunk: random variants cached per crop (default 2)"}),
+    "--cache-variants": (
+        "cache_variants",
+        {"type": positive_int(16), "help": "with --cache-trunk: random variants cached per crop (default 2)"},
+    ),
     "--steps-per-epoch": ("steps_per_epoch", {"type": positive_int(), "help": "batches per epoch"}),
     "--seed": ("seed", {"type": int, "help": "random seed (default 0)"}),
     "--workers": ("workers", {"type": positive_int(), "help": "data loading threads (default 2)"}),
@@ -50,11 +74,16 @@ _FLAGS: dict[str, tuple[str, dict]] = {
 
 def register(subparsers) -> None:
     """Add the ``train`` sub-command."""
-    p = subparsers.add_parser("train", help="train a model on a face-crop dataset",
-                              description=__doc__.split("\n\n")[1])
+    p = subparsers.add_parser(
+        "train", help="train a model on a face-crop dataset", description=__doc__.split("\n\n")[1]
+    )
     register_spec_flags(p)
-    p.add_argument("--progress", choices=("bar", "epoch", "none"), default="epoch",
-                   help="Keras progress output on stdout (default one line per epoch)")
+    p.add_argument(
+        "--progress",
+        choices=("bar", "epoch", "none"),
+        default="epoch",
+        help="Keras progress output on stdout (default one line per epoch)",
+    )
     p.set_defaults(run=run)
 
 
@@ -64,19 +93,39 @@ def register_spec_flags(p: argparse.ArgumentParser, exclude: tuple[str, ...] = (
     for flag, (dest, kwargs) in _FLAGS.items():
         if flag not in exclude:
             p.add_argument(flag, dest=dest, default=None, **kwargs)
-    p.add_argument("--augment", dest="augment", action=argparse.BooleanOptionalAction, default=None,
-                   help="flip, JPEG, brightness/contrast and blur augmentation (default on)")
-    p.add_argument("--float16", dest="float16", action=argparse.BooleanOptionalAction, default=None,
-                   help="store the weights as float16 (default: Xception yes, MesoNet no)")
-    p.add_argument("--roundtrip", dest="roundtrip", action=argparse.BooleanOptionalAction, default=None,
-                   help="random resolution/JPEG/blur round trip on every training crop (default off)")
-    p.add_argument("--cache-trunk", dest="cache_trunk", action=argparse.BooleanOptionalAction, default=None,
-                   help="Xception: cache the frozen trunk's features and train only the top 1-2 blocks")
+    p.add_argument(
+        "--augment",
+        dest="augment",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="flip, JPEG, brightness/contrast and blur augmentation (default on)",
+    )
+    p.add_argument(
+        "--float16",
+        dest="float16",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="store the weights as float16 (default: Xception yes, MesoNet no)",
+    )
+    p.add_argument(
+        "--roundtrip",
+        dest="roundtrip",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="random resolution/JPEG/blur round trip on every training crop (default off)",
+    )
+    p.add_argument(
+        "--cache-trunk",
+        dest="cache_trunk",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="Xception: cache the frozen trunk's features and train only the top 1-2 blocks",
+    )
 
 
 def spec_from_args(args: argparse.Namespace):
     """The TrainSpec: the --spec file's values, overridden by the flags given."""
-    from core.train_spec import read_spec, spec_from_dict
+    from core.training.spec import read_spec, spec_from_dict
 
     base = read_spec(args.spec).to_dict() if args.spec else {}
     given = {dest: getattr(args, dest) for dest, _ in _FLAGS.values() if getattr(args, dest, None) is not None}
@@ -94,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the training; returns 0 when it succeeded or was cancelled."""
     settings = load_settings()
     spec = spec_from_args(args)
-    from core.train import run_training
+    from core.training.trainer import run_training
 
     verbose = {"bar": 1, "epoch": 2, "none": 0}[args.progress]
     # Keras writes its progress to stdout; the result lines below go there too, after it.

@@ -1,0 +1,288 @@
+"""From a clip file to a ClipReport: sample frames, find faces, score every crop, aggregate, decide.
+
+Each selected model sees all of a clip's crops in one batched ``predict`` call (speed), its
+per-crop p_fake is aggregated per track (person), and the most suspicious track with enough frames
+decides the clip: a clip is fake if any person in it is. A model that cannot run (weights missing
+or corrupt) is reported as UNAVAILABLE with its reason while the others still run; a clip with no
+face gives NO_FACE and no score at all, never a made-up one.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import logging
+import platform
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+import core
+import models
+from core.engine import faces, video
+
+# Aggregation and the verdict rules live in core.engine.verdicts; re-exported so callers keep importing
+# them from here (core.engine.report, the tests).
+from core.engine.verdicts import (
+    AGGREGATIONS,
+    MIN_TRACK_FRAMES,
+    MIN_TRACK_SHARE,
+    aggregate,
+    check_aggregation,
+    deciding_track,
+    track_scores,
+    verdict_for,
+)
+from core.errors import WeightsHashError, WeightsMissingError
+from core.settings import Settings, get_settings
+from core.types import ClipReport, FaceCrop, FrameScore, ModelResult, Sampling, Timings, Verdict
+from models.cards import CardError, ModelCard
+
+if TYPE_CHECKING:  # models.detector imports Keras; analysis only calls .predict on what it gets
+    from models.detector import Detector
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, float], None]
+
+# Share of the progress bar given to each stage (reading and faces take most of a warm run).
+_PROGRESS_READ, _PROGRESS_FACES, _PROGRESS_MODELS = 0.0, 0.3, 0.6
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A selected model card with its loaded detector, or the reason it could not be loaded."""
+
+    card: ModelCard
+    detector: Detector | None  # None when the model is unavailable (see ``error``)
+    error: str | None = None
+    random_weights: bool = False  # set only by ``bench --random-weights`` (timing, never verdicts)
+
+
+def load_models(model_ids: Sequence[str] | None = None, settings: Settings | None = None) -> list[LoadedModel]:
+    """Resolve model ids and load each detector once (models caches them per process).
+
+    Args:
+        model_ids: card ids; None selects ``models.default_model_ids()``.
+        settings: paths and limits; defaults to ``get_settings()``.
+
+    Returns:
+        One LoadedModel per id, in order; a model whose weights are missing, fail their hash check
+        or do not fit its architecture carries the error's message instead of a detector.
+
+    Raises:
+        UnknownModelError: an id is not in the registry (the caller's mistake, not the model's).
+    """
+    settings = settings or get_settings()
+    ids = _resolve_ids(model_ids, settings)
+    return [_load_one(model_id, settings) for model_id in ids]
+
+
+def _resolve_ids(model_ids: Sequence[str] | None, settings: Settings) -> list[str]:
+    ids = list(model_ids) if model_ids is not None else list(models.default_model_ids(settings))
+    for model_id in ids:
+        models.get_card(model_id, settings)  # an unknown id fails now, before any slow work
+    return ids
+
+
+def _load_one(model_id: str, settings: Settings) -> LoadedModel:
+    card = models.get_card(model_id, settings)
+    try:
+        return LoadedModel(card, models.load_model(card.id, settings))
+    except (WeightsMissingError, WeightsHashError, CardError) as exc:
+        # CardError here: a weight file that does not fit its card's architecture.
+        log.info("%s is unavailable: %s", card.id, exc.message)
+        return LoadedModel(card, None, exc.message)
+
+
+def analyze(
+    clip: str | Path,
+    model_ids: Sequence[str] | None = None,
+    frames: int = 32,
+    settings: Settings | None = None,
+    progress: Progress | None = None,
+    aggregation: str = "mean",
+) -> ClipReport:
+    """Analyse one clip with the selected models.
+
+    Args:
+        clip: path of the video file.
+        model_ids: card ids to run; None runs ``models.default_model_ids()`` (one per family).
+        frames: number of evenly spaced frames to sample.
+        settings: paths and limits; defaults to ``get_settings()``.
+        progress: optional ``callable(stage, fraction)``; stages "reading", "faces",
+            "model:<id>", "done"; fraction is the overall progress in [0, 1].
+        aggregation: how a track's per-frame scores combine: "mean", "median" or "max".
+
+    Returns:
+        The ClipReport (status "ok" or "no_faces").
+
+    Raises:
+        InvalidClipError: the file is not a readable clip or is outside the limits.
+        UnknownModelError: a model id is not in the registry.
+        ValueError: frames out of range or unknown aggregation.
+    """
+    settings = settings or get_settings()
+    _check_options(frames, aggregation, settings)
+    ids = _resolve_ids(model_ids, settings)
+    # Each model loads only when its turn comes, after the clip has been read: a bad file is
+    # refused without building any model, and progress shows which model is loading.
+    pending = [(i, functools.partial(_load_one, i, settings)) for i in ids]
+    return _analyze(clip, pending, frames, settings, progress, aggregation)
+
+
+def analyze_loaded(
+    clip: str | Path,
+    loaded: Sequence[LoadedModel],
+    frames: int = 32,
+    settings: Settings | None = None,
+    progress: Progress | None = None,
+    aggregation: str = "mean",
+) -> ClipReport:
+    """Like :func:`analyze`, with models already loaded by :func:`load_models` (or by ``bench``)."""
+    settings = settings or get_settings()
+    _check_options(frames, aggregation, settings)
+    pending = [(item.card.id, lambda item=item: item) for item in loaded]
+    return _analyze(clip, pending, frames, settings, progress, aggregation)
+
+
+def _analyze(
+    clip: str | Path,
+    pending: Sequence[tuple[str, Callable[[], LoadedModel]]],
+    frames: int,
+    settings: Settings,
+    progress: Progress | None,
+    aggregation: str,
+) -> ClipReport:
+    report_progress = progress or (lambda stage, fraction: None)
+    start = time.perf_counter()
+
+    report_progress("reading", _PROGRESS_READ)
+    info, sampled = video.read_clip(clip, frames, settings)
+    decode_s = time.perf_counter() - start
+
+    report_progress("faces", _PROGRESS_FACES)
+    found = faces.find_faces(sampled, settings)
+
+    results, classify_s = [], {}
+    for i, (model_id, get_model) in enumerate(pending):
+        report_progress(f"model:{model_id}", _PROGRESS_MODELS + (1 - _PROGRESS_MODELS) * i / len(pending))
+        result = _run_model(get_model(), found.crops, aggregation)
+        results.append(result)
+        classify_s[model_id] = result.seconds
+
+    timings = Timings(
+        decode_s=decode_s,
+        detect_s=float(found.detect_s),
+        crop_s=float(found.crop_s),
+        classify_s=classify_s,
+        total_s=time.perf_counter() - start,
+    )
+    report_progress("done", 1.0)
+    return ClipReport(
+        status="ok" if found.faces else "no_faces",
+        clip=info,
+        sampling=Sampling(
+            requested=int(frames),
+            frame_indices=tuple(int(f.index) for f in sampled),
+            times_s=tuple(float(f.time_s) for f in sampled),
+        ),
+        faces=tuple(found.faces),
+        models=tuple(results),
+        timings=timings,
+        versions=versions(),
+        crops=tuple(found.crops),
+        tracks=tuple(found.tracks),
+    )
+
+
+def _check_options(frames: int, aggregation: str, settings: Settings) -> None:
+    check_aggregation(aggregation)
+    if not 1 <= int(frames) <= settings.max_frames:
+        raise ValueError(f"frames must be between 1 and {settings.max_frames}, not {frames}")
+
+
+def _run_model(item: LoadedModel, crops: Sequence[FaceCrop], aggregation: str) -> ModelResult:
+    """Score all crops with one model in one batched call, then aggregate and decide."""
+    card = item.card
+    base = dict(
+        id=card.id,
+        family=card.family,
+        display_name=card.display_name,
+        threshold=float(card.threshold),
+        band=(float(card.band[0]), float(card.band[1])),
+        aggregation=aggregation,
+    )
+    if item.detector is None:
+        return ModelResult(**base, p_fake=None, verdict=Verdict.UNAVAILABLE, seconds=0.0, message=item.error)
+    if not crops:
+        return ModelResult(**base, p_fake=None, verdict=Verdict.NO_FACE, seconds=0.0)
+
+    t0 = time.perf_counter()
+    raw = np.asarray(item.detector.predict([c.image for c in crops]), dtype=np.float64).reshape(-1)
+    seconds = time.perf_counter() - t0
+    if raw.shape != (len(crops),) or not np.all(np.isfinite(raw)) or raw.min() < 0 or raw.max() > 1:
+        # A broken checkpoint (e.g. a diverged training run) must not produce a verdict.
+        log.error("%s returned invalid scores (shape %s)", card.id, raw.shape)
+        return ModelResult(
+            **base,
+            p_fake=None,
+            verdict=Verdict.UNAVAILABLE,
+            seconds=seconds,
+            message=f"{card.id} returned invalid scores (not {len(crops)} probabilities in [0, 1])",
+        )
+
+    scores = tuple(
+        FrameScore(int(c.face.frame_index), float(c.face.time_s), int(c.face.track_id), float(p))
+        for c, p in zip(crops, raw)
+    )
+    per_track = track_scores(scores, aggregation)
+    decider = deciding_track(per_track)
+    p_clip = per_track[decider][0]
+    return ModelResult(
+        **base,
+        p_fake=p_clip,
+        verdict=verdict_for(p_clip, card.band),
+        seconds=seconds,
+        frames=scores,
+        track_p_fake={t: v[0] for t, v in per_track.items()},
+        deciding_track=decider,
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def versions() -> dict[str, str]:
+    """Versions of this package, Python and the libraries that shape the scores."""
+    out = {"dfi": core.__version__, "python": platform.python_version()}
+    for key, dist in (
+        ("tensorflow", "tensorflow"),
+        ("keras", "keras"),
+        ("mtcnn", "mtcnn"),
+        ("opencv", "opencv-python-headless"),
+        ("numpy", "numpy"),
+    ):
+        try:
+            out[key] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            out[key] = "not installed"
+    return out
+
+
+__all__ = [
+    "AGGREGATIONS",
+    "MIN_TRACK_FRAMES",
+    "MIN_TRACK_SHARE",
+    "LoadedModel",
+    "aggregate",
+    "analyze",
+    "analyze_loaded",
+    "deciding_track",
+    "load_models",
+    "track_scores",
+    "verdict_for",
+    "versions",
+]
