@@ -64,21 +64,6 @@ class Settings:
     face_confidence: float = 0.90
     crop_margin: float = 1.3
 
-    def __post_init__(self) -> None:
-        for name, (low, high) in _LIMITS.items():
-            value = getattr(self, name)
-            if not low <= value <= high:
-                raise ValueError(f"DFI_{name.upper()}={value!r} is out of range: it must be from {low} to {high}")
-        if not self.min_frames <= self.default_frames <= self.max_frames:
-            raise ValueError(
-                f"DFI_DEFAULT_FRAMES={self.default_frames} must lie between DFI_MIN_FRAMES={self.min_frames} "
-                f"and DFI_MAX_FRAMES={self.max_frames}"
-            )
-        if self.ray_address and not self.ray_address.startswith(("http://", "https://")):
-            raise ValueError(
-                f"DFI_RAY_ADDRESS={self.ray_address!r} must be the cluster dashboard's http:// or https:// address"
-            )
-
     def ensure_data_root(self) -> Path:
         """The data root, created (empty) the first time a page needs it; returns it."""
         self.data_root.mkdir(parents=True, exist_ok=True)
@@ -127,6 +112,21 @@ def _coerce(field: dataclasses.Field, raw: str):
     return raw
 
 
+def _check_ranges(values: dict) -> None:
+    """Refuse environment values outside their range (keyword overrides are the code's own)."""
+    for name, (low, high) in _LIMITS.items():
+        if name in values and not low <= values[name] <= high:
+            raise ValueError(f"DFI_{name.upper()}={values[name]!r} is out of range: it must be from {low} to {high}")
+    defaults = Settings()
+    low, high = values.get("min_frames", defaults.min_frames), values.get("max_frames", defaults.max_frames)
+    frames = values.get("default_frames", defaults.default_frames)
+    if {"min_frames", "max_frames", "default_frames"} & values.keys() and not low <= frames <= high:
+        raise ValueError(f"DFI_DEFAULT_FRAMES={frames} must lie between DFI_MIN_FRAMES={low} and DFI_MAX_FRAMES={high}")
+    address = values.get("ray_address", "")
+    if address and not address.startswith(("http://", "https://")):
+        raise ValueError(f"DFI_RAY_ADDRESS={address!r} must be the cluster dashboard's http:// or https:// address")
+
+
 def get_settings(**overrides) -> Settings:
     """Settings from defaults, then ``DFI_*`` environment variables, then keyword overrides.
 
@@ -141,6 +141,7 @@ def get_settings(**overrides) -> Settings:
                 values[field.name] = _coerce(field, raw)
             except ValueError as exc:
                 raise ValueError(f"DFI_{field.name.upper()}={raw!r} is not valid: {exc}") from None
+    _check_ranges(values)
     if "cache_dir" in values:
         # Keep the cache-derived folders together unless they were set on their own.
         cache = values["cache_dir"]
