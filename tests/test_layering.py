@@ -2,7 +2,7 @@
 
 Lowest first (docs/ARCHITECTURE.md draws the same stack):
 
-    basics      core/__init__, errors, settings, types, hashing, files
+    basics      core/__init__, errors, settings, types, hashing, files, schema_check
     registry    models/
     engine      core/engine/        (video, faces, tracking, verdicts, analysis, reports, heatmaps)
     data        core/data/          (labelled folders, face-crop datasets)
@@ -26,7 +26,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS = [
-    ("basics", ("core", "core.errors", "core.settings", "core.types", "core.hashing", "core.files")),
+    (
+        "basics",
+        ("core", "core.errors", "core.settings", "core.types", "core.hashing", "core.files", "core.schema_check"),
+    ),
     ("registry", ("models",)),
     ("engine", ("core.engine",)),
     ("data", ("core.data",)),

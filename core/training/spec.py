@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.errors import DFIError
-from core.training.crops import BALANCE_MODES, PSEUDO_FAKE_MODES
+from core.schema_check import first_problem
 from core.training.networks import TrainError
 
 LOSSES = ("bce", "mse")
-_TAG_RE = re.compile(r"^[a-z0-9_-]+$")
 
 FAMILY_DEFAULTS = {
     "mesonet": {"batch": 75, "lr": 1e-3, "loss": "mse", "init": "random", "float16": False},
@@ -113,15 +111,9 @@ def spec_from_dict(data: dict) -> TrainSpec:
     Raises:
         TrainError: not an object, unknown or missing fields.
     """
-    if not isinstance(data, dict):
-        raise TrainError("a training spec must be a JSON object")
-    names = {f.name for f in dataclasses.fields(TrainSpec)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise TrainError(f"unknown spec field(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
-    missing = [n for n in ("arch", "data", "tag") if not data.get(n)]
-    if missing:
-        raise TrainError(f"the spec needs {', '.join(missing)}")
+    problem = first_problem("train_spec", data)
+    if problem:
+        raise TrainError(f"training spec: {problem}" if not problem.startswith("a training spec") else problem)
     return TrainSpec(**data)
 
 
@@ -172,24 +164,17 @@ def resolve(spec: TrainSpec) -> TrainSpec:
     if spec.head_epochs is None:
         spec = dataclasses.replace(spec, head_epochs=max(1, spec.epochs // 4) if two_phase else 0)
 
+    # Each field's own range and choices: the schema's (the same file spec_from_dict checks).
+    problem = first_problem("train_spec", spec.to_dict())
+    if problem:
+        raise TrainError(f"training spec: {problem}")
     checks = [
-        (_TAG_RE.match(spec.tag) is not None, f"tag {spec.tag!r} may hold only a-z, 0-9, _ and -"),
-        (spec.epochs >= 1, "epochs must be at least 1"),
         (0 <= spec.head_epochs <= spec.epochs, "head_epochs must be between 0 and epochs"),
-        (0 <= spec.trainable_blocks <= 14, "trainable_blocks must be between 0 and 14"),
-        (spec.batch >= 1, "batch must be at least 1"),
-        (spec.lr > 0 and spec.finetune_lr > 0, "learning rates must be positive"),
-        (spec.loss in LOSSES, f"loss must be one of {', '.join(LOSSES)}"),
-        (spec.balance in BALANCE_MODES, f"balance must be one of {', '.join(BALANCE_MODES)}"),
-        (spec.pseudo_fakes in PSEUDO_FAKE_MODES, f"pseudo_fakes must be one of {', '.join(PSEUDO_FAKE_MODES)}"),
-        (spec.steps_per_epoch is None or spec.steps_per_epoch >= 1, "steps_per_epoch must be at least 1"),
-        (spec.workers >= 1, "workers must be at least 1"),
         (not spec.cache_trunk or family == "xception", "cache_trunk is for Xception only"),
         (
             not spec.cache_trunk or spec.trainable_blocks in (1, 2),
             "cache_trunk trains the top 1 or 2 blocks: set trainable_blocks to 1 or 2",
         ),
-        (1 <= spec.cache_variants <= 16, "cache_variants must be between 1 and 16"),
         (
             len(spec.band) == 2 and 0 <= spec.band[0] <= spec.threshold <= spec.band[1] <= 1,
             "need 0 <= band lower <= threshold <= band upper <= 1",
