@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.data.datasets import read_csv_rows, scan_sources
-from core.files import now_iso, read_json, write_json_atomic
+from core.files import locked, now_iso, read_json, write_json_atomic
 from core.jobs.data_folders import extraction_target
 from core.jobs.local import _children, process_start_time, recorded_process_alive
 from core.settings import PROJECT_ROOT, Settings
@@ -50,30 +50,32 @@ def start_extraction(src: Path, settings: Settings) -> Path:
     """
     out = extraction_target(src, settings)
     out.mkdir(parents=True, exist_ok=True)
-    state = read_json(out / STATE_FILE)
-    if recorded_process_alive(state):
-        return out
-    total = len(scan_sources(Path(src)))
-    with (out / LOG_FILE).open("ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "core", "extract-faces", str(src), str(out), "--no-progress"],
-            cwd=PROJECT_ROOT,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+    # "Is one running? Else spawn" as one step: without the lock two sessions pressing the button
+    # together both see none running and start two processes writing the same crops.
+    with locked(out / STATE_FILE):
+        if recorded_process_alive(read_json(out / STATE_FILE)):
+            return out
+        total = len(scan_sources(Path(src)))
+        with (out / LOG_FILE).open("ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "core", "extract-faces", str(src), str(out), "--no-progress"],
+                cwd=PROJECT_ROOT,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        _children[proc.pid] = proc
+        write_json_atomic(
+            out / STATE_FILE,
+            {
+                "pid": proc.pid,
+                "create_time": process_start_time(proc.pid),
+                "total": total,
+                "src": str(src),
+                "started": now_iso(),
+            },
         )
-    _children[proc.pid] = proc
-    write_json_atomic(
-        out / STATE_FILE,
-        {
-            "pid": proc.pid,
-            "create_time": process_start_time(proc.pid),
-            "total": total,
-            "src": str(src),
-            "started": now_iso(),
-        },
-    )
     return out
 
 

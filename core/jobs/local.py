@@ -184,12 +184,11 @@ class LocalRunner:
             if sent and time.time() - sent > CANCEL_GRACE_S:
                 _signal_group(job.get("pgid"), signal.SIGKILL)  # it did not stop cleanly in time
             return
-        # Read again: the trainer may have written its last state between the two reads above.
-        if read_json(run_dir / STATUS_FILE).get("state") not in TERMINAL_STATES:
-            if job.get("cancel_requested"):
-                finish(run_dir, "cancelled", "cancelled on request")
-            else:
-                finish(run_dir, "failed", _failure_message(run_dir, read_json(run_dir / EXIT_FILE)))
+        # finish() leaves an end the trainer wrote after the reads above (it checks under the lock).
+        if job.get("cancel_requested"):
+            finish(run_dir, "cancelled", "cancelled on request")
+        else:
+            finish(run_dir, "failed", _failure_message(run_dir, read_json(run_dir / EXIT_FILE)))
         self._close(run_dir, job)
 
     def cancel(self, run_dir: Path, wait_s: float = 0.0) -> None:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from core.files import now_iso, parse_iso, read_json, update_json
+from core.files import locked, now_iso, parse_iso, read_json, write_json_atomic
 
 JOB_FILE, EXIT_FILE, STATUS_FILE = "job.json", "exit.json", "status.json"
 SPEC_FILE, METRICS_FILE, TRAIN_LOG, OUTPUT_LOG = "spec.json", "metrics.jsonl", "train.log", "output.log"
@@ -37,10 +37,21 @@ def append_log(run_dir: Path, message: str) -> None:
         handle.write(f"{now_iso()} {message}\n")
 
 
-def finish(run_dir: Path, state: str, message: str) -> None:
-    """Record a terminal state the trainer could not write itself (it crashed, or never started)."""
-    update_json(Path(run_dir) / STATUS_FILE, state=state, message=message, updated=now_iso(), eta_s=0)
+def finish(run_dir: Path, state: str, message: str) -> bool:
+    """Record a terminal state the trainer could not write itself (it crashed, or never started).
+
+    A run that has already ended keeps its end: the check and the write are one step under the
+    status lock, so a trainer writing "succeeded" just before a watcher decides it died (or two
+    sessions' refreshes at once) cannot be overwritten. Returns whether this call recorded it.
+    """
+    path = Path(run_dir) / STATUS_FILE
+    with locked(path):
+        status = read_json(path)
+        if status.get("state") in TERMINAL_STATES:
+            return False
+        write_json_atomic(path, {**status, "state": state, "message": message, "updated": now_iso(), "eta_s": 0})
     append_log(run_dir, f"{state}: {message}")
+    return True
 
 
 def read_metrics(run_dir: Path) -> list[dict]:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import keras
 
-from core.files import now_iso, write_json_atomic
+from core.files import locked, now_iso, update_json, write_json_atomic
 
 STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 STATUS_EVERY_S = 2.0  # status.json is rewritten at most this often during an epoch
@@ -43,12 +43,22 @@ class RunFiles:
         self.status: dict = {}
         self._signalled = threading.Event()
 
-    def set_status(self, **fields) -> None:
-        """Merge ``fields`` into status.json (with ``updated``) and write it."""
+    def set_status(self, fresh: bool = False, **fields) -> None:
+        """Merge ``fields`` into status.json (with ``updated``) under its lock.
+
+        Merged into the file, not a private copy written back whole: the job runners write this
+        file too (a cancel before start, a crash recorded by the watcher). ``fresh`` (the run's
+        first write) starts from nothing instead, so a reused folder keeps no earlier run's fields.
+        """
         if "state" in fields and fields["state"] not in STATES:
             raise ValueError(f"unknown state {fields['state']!r}")
-        self.status.update(fields, updated=now_iso(), pid=os.getpid())
-        write_json_atomic(self.status_path, self.status)
+        fields.update(updated=now_iso(), pid=os.getpid())
+        if fresh:
+            with locked(self.status_path):
+                write_json_atomic(self.status_path, fields)
+            self.status = fields
+        else:
+            self.status = update_json(self.status_path, **fields)
 
     def log(self, message: str) -> None:
         """Append one timestamped line to train.log."""

@@ -48,7 +48,7 @@ def run_training(spec: TrainSpec, settings: Settings | None = None, verbose: int
     spec = dataclasses.replace(spec, out=str(run_dir))
     files = RunFiles(run_dir)
     files.spec.write_text(json.dumps(spec.to_dict(), indent=2) + "\n", encoding="utf-8")
-    files.set_status(state="queued", started=now_iso(), message="")
+    files.set_status(fresh=True, state="queued", started=now_iso(), message="")
     files.install_sigterm()
     try:
         from core.training.loop import fit_run  # imports Keras and the backend
