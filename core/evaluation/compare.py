@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from pathlib import Path
 
+from core.data.folders import find_folders, has_label_folders, resolve_within
 from core.errors import DFIError
 from core.evaluation.evaluate import EvaluationError, find_clips
 
@@ -37,19 +37,7 @@ def labelled_folders(root: Path, max_depth: int = MAX_DEPTH) -> list[Path]:
 
     Hidden folders and the real/ and fake/ folders themselves are not descended into.
     """
-    root = Path(root)
-    if not root.is_dir():
-        return []
-    found = []
-    base_depth = len(root.parts)
-    for current, dirs, _files in os.walk(root):
-        here = Path(current)
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in ("real", "fake"))
-        if len(here.parts) - base_depth >= max_depth:
-            dirs[:] = []
-        if ((here / "real").is_dir() or (here / "fake").is_dir()) and labelled_clips(here):
-            found.append(here)
-    return sorted(found)
+    return find_folders(root, lambda f: has_label_folders(f) and bool(labelled_clips(f)), max_depth)
 
 
 def resolve_inside(root: Path, folder: str | Path) -> Path:
@@ -62,8 +50,8 @@ def resolve_inside(root: Path, folder: str | Path) -> Path:
     if not text:
         raise FolderError("type the name of a folder inside the data folder")
     root_real = Path(root).resolve()
-    candidate = (root_real / Path(text).expanduser()).resolve()
-    if not candidate.is_relative_to(root_real):
+    candidate = resolve_within(text, [root_real])
+    if candidate is None:
         raise FolderError(f"{text} is outside the data folder ({root_real}); only folders inside it can be used")
     if not candidate.is_dir():
         raise FolderError(f"there is no folder {text} inside the data folder ({root_real})")

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.data.datasets import IMAGE_EXTENSIONS, LABELS, DatasetError, read_csv_rows, read_manifest
+from core.data.folders import find_folders, has_label_folders, resolve_within
 from core.errors import DFIError
 from core.settings import VIDEO_EXTENSIONS, Settings
 
@@ -42,10 +43,8 @@ def resolve_data_folder(raw: str | Path, settings: Settings) -> Path:
     text = str(raw).strip()
     if not text:
         raise DataFolderError(f"choose a data folder inside {settings.data_root}")
-    path = Path(text).expanduser()
-    resolved = (path if path.is_absolute() else settings.data_root / path).resolve()
-    roots = [settings.data_root.resolve(), datasets_dir(settings).resolve()]
-    if not any(resolved.is_relative_to(root) for root in roots):
+    resolved = resolve_within(text, [settings.data_root, datasets_dir(settings)])
+    if resolved is None:
         raise DataFolderError(
             f"{text} is outside the data folder {settings.data_root}: training may only read data from there"
         )
@@ -57,18 +56,11 @@ def resolve_data_folder(raw: str | Path, settings: Settings) -> Path:
 def candidate_folders(settings: Settings, max_depth: int = 3) -> list[Path]:
     """Folders a job could train on: under the data root or the app's datasets folder, those with
     real/ and fake/ sub-folders or a manifest.csv (searched ``max_depth`` levels deep), sorted."""
-    found = []
-    for root in (settings.data_root, datasets_dir(settings)):
-        level = [root] if root.is_dir() else []
-        for _ in range(max_depth + 1):
-            deeper = []
-            for folder in level:
-                if (folder / "manifest.csv").is_file() or any((folder / n).is_dir() for n in LABELS):
-                    found.append(folder)
-                    continue  # its real/ and fake/ are labels, not datasets of their own
-                deeper += sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-            level = deeper
-    return found
+
+    def wanted(folder: Path) -> bool:
+        return (folder / "manifest.csv").is_file() or has_label_folders(folder)
+
+    return [f for root in (settings.data_root, datasets_dir(settings)) for f in find_folders(root, wanted, max_depth)]
 
 
 def extraction_target(src: Path, settings: Settings) -> Path:
