@@ -9,7 +9,6 @@ the registry uses to choose defaults (``video_auc``), comes from ``python -m cor
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,13 +17,14 @@ import numpy as np
 from core.files import now_iso
 from core.settings import Settings
 from core.training.networks import TrainError, copy_weights
+from core.training.run_folder import read_metrics
 from core.training.runtime import RunFiles
 from core.training.spec import TrainSpec
 from models.architectures import FAMILY_OF, FAMILY_PREPROCESS
 
 
 def _best_row(files: RunFiles) -> dict:
-    rows = [json.loads(line) for line in files.metrics.read_text(encoding="utf-8").splitlines() if line]
+    rows = read_metrics(files.dir)
     best = [r for r in rows if r.get("best")]
     return best[-1] if best else rows[-1]
 

@@ -15,6 +15,7 @@ from core.training.networks import (
     set_xception_phase,
 )
 from core.training.rows import load_rows
+from core.training.run_folder import read_metrics
 from core.training.runtime import RunCallback, RunFiles, hardware_note
 from core.training.spec import TrainSpec
 
@@ -173,8 +174,4 @@ def fit_run(spec: TrainSpec, files: RunFiles, settings, verbose: int) -> TrainRe
 
 
 def _metrics(files: RunFiles) -> list[dict]:
-    import json
-
-    if not files.metrics.is_file():
-        return []
-    return [json.loads(line) for line in files.metrics.read_text(encoding="utf-8").splitlines() if line]
+    return read_metrics(files.dir)
