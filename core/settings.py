@@ -31,7 +31,7 @@ def keras_imagenet_cache_file() -> Path:
 class Settings:
     """Paths and limits for one process. Build it with :func:`get_settings`."""
 
-    # Where weights are searched, in this order (DESIGN.md): weights_dir (if set), then
+    # Where weights are searched, in this order (docs/ARCHITECTURE.md): weights_dir (if set), then
     # models/weights/, then the user cache.
     weights_dir: Path | None = None
     project_weights_dir: Path = PROJECT_ROOT / "models" / "weights"

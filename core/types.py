@@ -207,7 +207,7 @@ class Timings:
     total_s: float = 0.0
 
     def to_dict(self) -> dict:
-        # The report contract (DESIGN.md) has four keys; crop time is part of face finding there.
+        # The report contract (docs/ARCHITECTURE.md) has four keys; crop time is part of face finding there.
         return {
             "decode_s": round(self.decode_s, 4),
             "detect_s": round(self.detect_s + self.crop_s, 4),

@@ -1,6 +1,6 @@
 """Finding a card's weight file on disk and checking its sha256 before anything loads it.
 
-Search order (DESIGN.md): ``$DFI_WEIGHTS_DIR``, then ``models/weights/``, then the user cache; the
+Search order (docs/ARCHITECTURE.md): ``$DFI_WEIGHTS_DIR``, then ``models/weights/``, then the user cache; the
 first folder holding the file wins. A file is hashed once per process for a given (path, size,
 mtime): the app re-checks status on every rerun, and hashing an 80 MB Xception file each time
 would cost a second.

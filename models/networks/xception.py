@@ -29,7 +29,7 @@ def build_xception(dropout: float = 0.2, input_size: int = INPUT_SIZE) -> keras.
         An uncompiled functional model, input (None, side, side, 3) in [-1, 1], output P(fake).
     """
     backbone = keras.applications.Xception(
-        weights=None,  # never fetch ImageNet weights at construction (no network, DESIGN.md)
+        weights=None,  # never fetch ImageNet weights at construction (no network; docs/ARCHITECTURE.md)
         include_top=False,
         pooling="avg",
         input_shape=(input_size, input_size, 3),
