@@ -1,5 +1,5 @@
 """What a training job may read and what it is told about it (core.jobs.data_folders), the checks before a
-run is submitted (core.jobs.service.check_spec), and "Use this model" (core.training.publish)."""
+run is submitted (core.jobs.service.check_spec), and "Use this model" (core.training.install_run)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from core.jobs.data_folders import (
     summarize_folder,
 )
 from core.settings import get_settings
-from core.training.publish import PublishError, use_run
+from core.training.install_run import PublishError, use_run
 from core.training.run_folder import new_run_dir
 from models.cards import ModelCard, WeightsSpec, write_card
 from models.weights import sha256_of

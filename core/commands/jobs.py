@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         info = jobs.cancel(args.run_id, settings, wait_s=args.wait)
         print(f"{info.state}: {info.run_id}")
     elif args.action == "use":
-        from core.training.publish import use_run
+        from core.training.install_run import use_run
 
         card = use_run(jobs.run_dir_of(args.run_id, settings), settings, replace=args.replace)
         print(f"installed {card.id}: {card.source}")

@@ -10,7 +10,7 @@ The one entry point for the Train page and ``python -m core jobs``:
 - :func:`refresh_runs` brings every unfinished run up to date (a crashed or killed process becomes
   "failed" with its reason, the logs of a Ray job are copied in) and starts queued local runs
   when a slot is free: whoever polls advances the queue. :func:`list_runs` only reads.
-- :func:`cancel` stops a run; :func:`core.training.publish.use_run` installs a succeeded run's model.
+- :func:`cancel` stops a run; :func:`core.training.install_run.use_run` installs a succeeded run's model.
 
 State lives only in the run folders (see :mod:`core.training.run_folder`), so a page reload or a server restart
 finds every run as it is. A run writes its model card into its own folder (``card/``); it enters

@@ -1,11 +1,11 @@
-"""The fitting itself: datasets, model, phases, best checkpoint; then the card via core.training.card."""
+"""The fitting itself: datasets, model, phases, best checkpoint; then the card via core.training.trained_card."""
 
 from __future__ import annotations
 
 import keras
 import numpy as np
 
-from core.training.card import TrainResult, publish
+from core.training.trained_card import TrainResult, publish
 from core.training.crops import CropDataset, load_rgb, prepare_batch
 from core.training.networks import (
     build_architecture,

@@ -10,7 +10,7 @@ see :mod:`core.training.runtime`) the job runners add:
 - ``exit.json``: the exit status of a local training process, written by :mod:`core.jobs.child`;
 - ``output.log``: the process's stdout and stderr (local), or the Ray job's logs;
 - ``card/``: the model card and weight file a successful run writes (installed into the registry
-  only when the user picks "Use this model", see :mod:`core.training.publish`).
+  only when the user picks "Use this model", see :mod:`core.training.install_run`).
 
 Nothing here imports TensorFlow: listing runs must stay instant.
 """

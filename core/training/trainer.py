@@ -18,7 +18,7 @@ from pathlib import Path
 from core.errors import DFIError
 from core.files import now_iso
 from core.settings import Settings, get_settings
-from core.training.card import TrainResult
+from core.training.trained_card import TrainResult
 from core.training.runtime import RunFiles
 from core.training.spec import TrainSpec, resolve
 

@@ -14,7 +14,7 @@ import models
 from core.files import parse_iso, read_json
 from core.jobs import service as jobs
 from core.settings import Settings
-from core.training.publish import use_run
+from core.training.install_run import use_run
 from core.training.run_folder import JOB_FILE, OUTPUT_LOG, TRAIN_LOG, RunInfo, tail
 
 ARCH_NAMES = {name: f"{arch.display_name}: {arch.summary}" for name, arch in models.ARCHITECTURES.items()}

@@ -9,7 +9,7 @@ import streamlit as st
 from core.errors import DFIError
 from core.files import read_json
 from core.settings import Settings
-from core.training.publish import installed_card, run_card
+from core.training.install_run import installed_card, run_card
 from core.training.run_folder import JOB_FILE, RunInfo, read_metrics
 from views.figures.train_charts import training_curves_figure
 from views.train import actions
