@@ -5,7 +5,6 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from core.training.trained_card import TrainResult, publish
 from core.training.crops import CropDataset, load_rgb, prepare_batch
 from core.training.networks import (
     build_architecture,
@@ -18,6 +17,7 @@ from core.training.rows import load_rows
 from core.training.run_folder import read_metrics
 from core.training.runtime import RunCallback, RunFiles, hardware_note
 from core.training.spec import TrainSpec
+from core.training.trained_card import TrainResult, publish
 
 
 def _optimizer(spec: TrainSpec, lr: float, family: str) -> keras.optimizers.Optimizer:

@@ -18,9 +18,9 @@ from pathlib import Path
 from core.errors import DFIError
 from core.files import now_iso
 from core.settings import Settings, get_settings
-from core.training.trained_card import TrainResult
 from core.training.runtime import RunFiles
 from core.training.spec import TrainSpec, resolve
+from core.training.trained_card import TrainResult
 
 
 def default_run_dir(spec: TrainSpec, settings: Settings) -> Path:
