@@ -85,14 +85,26 @@ def copy_atomic(src: Path, dst: Path) -> Path:
 
 
 @contextlib.contextmanager
-def locked(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock for ``path`` (on ``.<name>.lock`` beside it) across processes."""
+def locked(path: Path, wait: bool = True) -> Iterator[bool]:
+    """Hold an exclusive lock for ``path`` (on ``.<name>.lock`` beside it) across processes.
+
+    Yields whether the lock is held: always True when ``wait``; with ``wait=False`` False at once
+    when another holder has it (for work that someone else doing it right now makes pointless,
+    such as polling a cluster for a run that another session is polling).
+
+    The lock belongs to this open file, so a second ``locked`` on the same path, even in the same
+    process, waits for the first: never nest them.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(f".{path.name}.lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            yield
+            fcntl.flock(lock, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
 

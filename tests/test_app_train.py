@@ -4,7 +4,7 @@ card and weights), or the files of a run that ran out of memory, or of one still
 
 Covered: the empty page; data outside the data root, one class only, a good dataset and its
 summary; start → curves → "Use this model" → the new detector offered on the Analyze page; a
-run that ran out of memory; cancelling; a Ray address that does not answer. No exception may
+run that ran out of memory; cancelling; a configured Ray cluster that does not answer. No exception may
 reach the page in any of them.
 """
 
@@ -98,6 +98,7 @@ def page_env(monkeypatch, tmp_path):
     monkeypatch.setenv("DFI_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("DFI_DATA_ROOT", str(tmp_path / "data"))
     monkeypatch.delenv("DFI_WEIGHTS_DIR", raising=False)
+    monkeypatch.delenv("DFI_RAY_ADDRESS", raising=False)  # no cluster unless a test sets one
     monkeypatch.setattr(jobs, "runner_for", lambda backend, address=None: FakeRunner())
     FakeRunner.outcome, FakeRunner.submitted = "succeeded", []
     make_dataset(tmp_path / "data" / "good", {"train": (3, 3), "val": (1, 1)})
@@ -188,10 +189,10 @@ def test_a_running_run_can_be_cancelled(page_env):
     assert "Cancelled: cancelled on request" in texts(at.warning)
 
 
-def test_a_ray_address_that_does_not_answer(page_env):
+def test_a_ray_address_that_does_not_answer(page_env, monkeypatch):
+    monkeypatch.setenv("DFI_RAY_ADDRESS", f"http://127.0.0.1:{free_port()}")  # the server's own setting
     at = choose_data(open_train_page(), str(page_env / "good"))
     at.radio(key=train_state.TRAIN_RUNTIME_KEY).set_value("ray").run()
-    at.text_input(key=train_state.TRAIN_RAY_ADDRESS_KEY).set_value(f"http://127.0.0.1:{free_port()}").run()
     assert not at.exception
     assert "does not answer" in texts(at.error)
     at.button(key=train_state.TRAIN_START_KEY).click().run()

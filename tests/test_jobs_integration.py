@@ -74,7 +74,7 @@ def check_installed(run, settings) -> None:
     assert scores.shape == (2,) and np.all((scores >= 0) & (scores <= 1))
 
 
-def one_epoch_form(tag: str, data: Path, backend: str = "local", address: str = "") -> actions.TrainForm:
+def one_epoch_form(tag: str, data: Path, backend: str = "local") -> actions.TrainForm:
     return actions.TrainForm(
         arch="meso4",
         init="random",
@@ -85,7 +85,6 @@ def one_epoch_form(tag: str, data: Path, backend: str = "local", address: str = 
         lr=1e-3,
         augment=True,
         backend=backend,
-        address=address,
     )
 
 
@@ -101,31 +100,32 @@ def test_local_job_runs_to_success_and_its_model_is_used(env, crops_dataset):
 
 
 @pytest.fixture(scope="module")
-def ray_address():
+def ray_env(env):
+    """``env`` with a local Ray cluster as the server's configured one (DFI_RAY_ADDRESS)."""
     with local_ray_cluster() as address:
-        yield address
+        yield dataclasses.replace(env, ray_address=address)
 
 
-def test_ray_job_runs_to_success_and_its_model_is_used(env, crops_dataset, ray_address):
+def test_ray_job_runs_to_success_and_its_model_is_used(crops_dataset, ray_env):
     started = time.monotonic()
-    run = actions.start_run(one_epoch_form("ci-ray", crops_dataset, "ray", ray_address), env)
+    run = actions.start_run(one_epoch_form("ci-ray", crops_dataset, "ray"), ray_env)
     assert run.backend == "ray"
-    run, seconds = follow(run.run_id, env)
+    run, seconds = follow(run.run_id, ray_env)
     print(
         f"\nRay 1-epoch Meso4 job on the shared crops: {time.monotonic() - started:.1f} s from submit to "
         f"success (training itself {run.duration_s():.1f} s)"
     )
     assert "Running entrypoint" in (run.dir / "output.log").read_text()  # Ray's logs, copied in
-    check_installed(run, env)
+    check_installed(run, ray_env)
 
 
-def test_ray_job_can_be_cancelled(env, crops_dataset, ray_address):
-    form = dataclasses.replace(one_epoch_form("ci-ray-cancel", crops_dataset, "ray", ray_address), epochs=200)
-    run = actions.start_run(form, env)
+def test_ray_job_can_be_cancelled(crops_dataset, ray_env):
+    form = dataclasses.replace(one_epoch_form("ci-ray-cancel", crops_dataset, "ray"), epochs=200)
+    run = actions.start_run(form, ray_env)
     deadline = time.monotonic() + 120
     while read_json(run.dir / "status.json").get("state") != "running":  # training has begun
         assert time.monotonic() < deadline, "the Ray job did not start"
         time.sleep(0.5)
-    actions.cancel_run(run, env)
-    run, _ = follow(run.run_id, env)
+    actions.cancel_run(run, ray_env)
+    run, _ = follow(run.run_id, ray_env)
     assert run.state == "cancelled" and not (run.dir / "card").exists()

@@ -51,9 +51,12 @@ def test_addresses_are_checked_with_plain_messages(not_ray):
         check_address(not_ray)
 
 
-def test_submitting_to_a_silent_cluster_makes_no_run(settings):
+def test_submitting_to_a_silent_cluster_makes_no_run(settings, monkeypatch):
     data = make_dataset(settings.data_root / "crops", {"train": (2, 2)})
+    monkeypatch.setenv("DFI_RAY_ADDRESS", f"http://127.0.0.1:{free_port()}")  # the page's path: the setting
     with pytest.raises(RayClusterError, match="does not answer"):
+        jobs.submit({"arch": "meso4", "tag": "x", "data": str(data)}, "ray", get_settings())
+    with pytest.raises(RayClusterError, match="does not answer"):  # the command line's --ray
         jobs.submit(
             {"arch": "meso4", "tag": "x", "data": str(data)}, "ray", settings, address=f"http://127.0.0.1:{free_port()}"
         )

@@ -7,13 +7,19 @@ job's runtime environment carries the project code (``working_dir`` = this proje
 tests, samples and virtual environment), the ``DFI_*`` settings of this app, and, when asked, the
 project's pinned requirements (``pip``; off by default, since a cluster image with TensorFlow
 installed starts in seconds instead of minutes). Status, logs and cancel go through
-``ray.job_submission.JobSubmissionClient``; the logs are copied into the run folder's output.log,
-so they stay readable after the cluster is gone. Multi-GPU training inside the job is
+``ray.job_submission.JobSubmissionClient``, every request with a timeout; the logs are copied into
+the run folder's output.log, so they stay readable after the cluster is gone.
+
+Which cluster: the one the server was started with (``DFI_RAY_ADDRESS``, ``Settings.ray_address``)
+for every run the Train page submits; only the command line (``jobs submit --ray``), run by whoever
+operates the server, may name another. A run's ``job.json`` keeps the address it was submitted to,
+and watching or cancelling it goes there. Multi-GPU training inside the job is
 tf.distribute's MirroredStrategy (core/training/runtime.py), over every GPU Ray gives the job.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import shlex
 import time
@@ -23,11 +29,11 @@ from urllib.parse import urlparse
 import requests
 
 from core.errors import DFIError
-from core.files import now_iso, read_json, update_json
+from core.files import locked, now_iso, read_json, update_json, write_bytes_atomic
 from core.jobs.devices import NVIDIA_SMI_QUERY, PROBE_TIMEOUT_S, Devices, Gpu, parse_nvidia_smi
 from core.jobs.local import OOM_MESSAGE
 from core.settings import PROJECT_ROOT
-from core.training.run_folder import JOB_FILE, OUTPUT_LOG, STATUS_FILE, TERMINAL_STATES, finish
+from core.training.run_folder import JOB_FILE, OUTPUT_LOG, finish
 
 # Not shipped to the cluster: big or irrelevant to training (the cluster reads data from its path).
 WORKING_DIR_EXCLUDES = [
@@ -42,6 +48,10 @@ WORKING_DIR_EXCLUDES = [
     "node_modules",
 ]
 CHECK_TIMEOUT_S = 5.0
+# Seconds a job-server request may wait for the next bytes (uploading the project included); Ray's
+# client passes no timeout of its own, so a cluster that accepts a connection and then says nothing
+# would hold the page's refresh forever.
+REQUEST_TIMEOUT_S = 30.0
 
 
 class RayClusterError(DFIError):
@@ -91,12 +101,25 @@ def check_address(address: str | None) -> str:
     return address
 
 
-def client_for(address: str):
-    """A JobSubmissionClient for a checked address (one HTTP round trip)."""
+@functools.cache
+def _timed_client_class():
+    """JobSubmissionClient with a timeout on every request (made on first use: Ray loads slowly)."""
     from ray.job_submission import JobSubmissionClient
 
+    class TimedJobSubmissionClient(JobSubmissionClient):
+        # Every request of the client, its constructor's version checks included, goes through
+        # _do_request, which forwards keyword arguments to requests.request.
+        def _do_request(self, method, endpoint, **kwargs):
+            kwargs.setdefault("timeout", (CHECK_TIMEOUT_S, REQUEST_TIMEOUT_S))
+            return super()._do_request(method, endpoint, **kwargs)
+
+    return TimedJobSubmissionClient
+
+
+def client_for(address: str):
+    """A JobSubmissionClient for a checked address (one HTTP round trip), with request timeouts."""
     try:
-        return JobSubmissionClient(address)
+        return _timed_client_class()(address)
     except Exception as exc:  # Ray raises ConnectionError, RuntimeError or ValueError here
         raise cluster_error(address, exc) from None
 
@@ -176,12 +199,18 @@ class RayRunner:
         update_json(run_dir / JOB_FILE, launched=now_iso())
 
     def refresh(self, run_dir: Path) -> None:
-        """Copy the job's logs into the run folder and record how it ended when it has.
+        """Copy the job's new log lines into the run folder and record how it ended when it has.
 
         A cluster that does not answer leaves the run as it is (it may come back); the reason is
-        kept in job.json ``unreachable`` for the page to show.
+        kept in job.json ``unreachable`` for the page to show. One refresh of a run at a time:
+        while another session polls this run, this call returns at once (its result is theirs).
         """
         run_dir = Path(run_dir)
+        with locked(run_dir / OUTPUT_LOG, wait=False) as mine:
+            if mine:
+                self._refresh(run_dir)
+
+    def _refresh(self, run_dir: Path) -> None:
         job = read_json(run_dir / JOB_FILE)
         if job.get("closed") or not job.get("launched"):
             return
@@ -193,15 +222,15 @@ class RayRunner:
             message = exc.message if isinstance(exc, DFIError) else cluster_error(job["address"], exc).message
             update_json(run_dir / JOB_FILE, unreachable=message)
             return
-        (run_dir / OUTPUT_LOG).write_text(logs, encoding="utf-8")
+        append_new_part(run_dir / OUTPUT_LOG, logs)
         update_json(run_dir / JOB_FILE, unreachable=None, ray_status=str(info.status))
         if not info.status.is_terminal():
             return
-        if read_json(run_dir / STATUS_FILE).get("state") not in TERMINAL_STATES:
-            if job.get("cancel_requested") or str(info.status) == "STOPPED":
-                finish(run_dir, "cancelled", "cancelled on request")
-            else:
-                finish(run_dir, "failed", _failure_message(info, logs))
+        # finish() keeps an end the trainer recorded itself (it checks under the status lock).
+        if job.get("cancel_requested") or str(info.status) == "STOPPED":
+            finish(run_dir, "cancelled", "cancelled on request")
+        else:
+            finish(run_dir, "failed", _failure_message(info, logs))
         update_json(run_dir / JOB_FILE, closed=True)
 
     def cancel(self, run_dir: Path, wait_s: float = 0.0) -> None:
@@ -219,6 +248,22 @@ class RayRunner:
         except Exception as exc:
             raise cluster_error(job["address"], exc) from None
         self.refresh(run_dir)
+
+
+def append_new_part(path: Path, logs: str) -> None:
+    """Append to ``path`` the part of ``logs`` it does not hold yet.
+
+    Ray's job server has no offset to ask from, so each poll fetches the whole log; but only what
+    is new is written, and what was copied before is never rewritten (a reader tailing the file
+    sees it grow). A log shorter than the copy (the job's log started over) replaces it.
+    """
+    data = logs.encode("utf-8", errors="replace")
+    have = path.stat().st_size if path.is_file() else 0
+    if have > len(data):
+        write_bytes_atomic(path, data)
+    elif have < len(data):
+        with path.open("ab") as out:
+            out.write(data[have:])
 
 
 def _failure_message(info, logs: str) -> str:

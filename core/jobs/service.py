@@ -100,8 +100,11 @@ def submit(
     Args:
         spec: TrainSpec fields (arch, data, tag, epochs…); ``out``, ``cards_dir`` and
             ``weights_dir`` are set here (the run folder, and its ``card/``).
-        backend: "local" or "ray". address: the Ray cluster's dashboard URL (default
-            ``settings.ray_address``).
+        backend: "local" or "ray".
+        address: the Ray cluster's dashboard URL, for the command line only (``jobs submit
+            --ray``: its operator chose it on their own machine). Left out, as the Train page
+            always does, it is ``settings.ray_address`` (``DFI_RAY_ADDRESS``): what a visitor
+            sends never picks where the server sends the project and its settings.
         exclusive: local: wait for a free slot rather than run beside other runs.
         gpus: GPUs for the run (local, when the computer has GPUs: default 1; Ray: reserved on the
             cluster, default none).

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import models
+from core.errors import DFIError
 from core.files import parse_iso, read_json
 from core.jobs import service as jobs
 from core.settings import Settings
@@ -30,7 +31,11 @@ STATE_WORDS = {
 @dataclass(frozen=True)
 class TrainForm:
     """The form's values. ``backend`` "local" or "ray"; ``parallel``: start beside other local runs;
-    ``install_requirements``: Ray installs requirements.txt for the job (a cluster without them)."""
+    ``install_requirements``: Ray installs requirements.txt for the job (a cluster without them).
+
+    No cluster address: a page's run goes to the cluster the server was configured with
+    (``DFI_RAY_ADDRESS``), never to one a visitor names.
+    """
 
     arch: str
     init: str
@@ -41,7 +46,6 @@ class TrainForm:
     lr: float
     augment: bool = True
     backend: str = "local"
-    address: str = ""
     parallel: bool = False
     gpus: int | None = None
     install_requirements: bool = False
@@ -86,9 +90,14 @@ def start_run(form: TrainForm, settings: Settings) -> RunInfo:
     """Submit the form as a training run (local or Ray); returns the new run.
 
     Raises:
-        DFIError: bad values, a data folder outside the data root or not ready, a taken name, a
-            Ray cluster that does not answer.
+        DFIError: bad values, a data folder outside the data root or not ready, a taken name, no
+            Ray cluster configured for this server, or one that does not answer.
     """
+    if form.backend == "ray" and not settings.ray_address:
+        raise DFIError(
+            "no Ray cluster is set up for this server: whoever runs it can start it with "
+            "DFI_RAY_ADDRESS=http://HEAD:8265 to offer one"
+        )
     spec = {
         "arch": form.arch,
         "data": form.data,
@@ -103,7 +112,6 @@ def start_run(form: TrainForm, settings: Settings) -> RunInfo:
         spec,
         form.backend,
         settings,
-        address=form.address,
         exclusive=not form.parallel,
         gpus=form.gpus,
         install_requirements=form.install_requirements,

@@ -131,28 +131,33 @@ def _data_section(settings: Settings) -> DatasetSummary | None:
 
 
 def _runtime_section(settings: Settings) -> None:
-    backend = st.radio(
-        "Where to train", list(RUNTIMES), format_func=RUNTIMES.get, key=train_state.TRAIN_RUNTIME_KEY, horizontal=True
-    )
-    address = ""
-    if backend == "ray":
-        st.session_state.setdefault(train_state.TRAIN_RAY_ADDRESS_KEY, settings.ray_address)
-        address = st.text_input(
-            "Cluster address (its dashboard)",
-            key=train_state.TRAIN_RAY_ADDRESS_KEY,
-            placeholder="http://127.0.0.1:8265",
+    # Only the cluster the server was started with: a typed address would let any visitor make the
+    # server send requests anywhere, and ship there the project and every DFI_* setting.
+    address = settings.ray_address
+    if not address:
+        backend = "local"
+        st.caption(
+            "Training runs on this computer. To offer a Ray cluster here, whoever runs this server "
+            "starts it with DFI_RAY_ADDRESS set to the cluster's dashboard address."
         )
+    else:
+        backend = st.radio(
+            "Where to train",
+            list(RUNTIMES),
+            format_func=RUNTIMES.get,
+            key=train_state.TRAIN_RUNTIME_KEY,
+            horizontal=True,
+        )
+    if backend == "ray":
+        st.caption(f"The Ray cluster this server is set up with: {address} (DFI_RAY_ADDRESS).")
         st.checkbox(
             "Install the app's requirements on the cluster",
             key=train_state.TRAIN_RAY_PIP_KEY,
             help="Only for a cluster without TensorFlow and the app's other libraries: the first "
             "run then takes minutes longer while they install.",
         )
-        if not address.strip():
-            st.caption("Enter the address of the Ray cluster to see its devices.")
-            return
     try:
-        devices = train_state.runtime_devices(backend, address.strip())
+        devices = train_state.runtime_devices(backend, address if backend == "ray" else "")
     except DFIError as err:
         st.error(err.message[0].upper() + err.message[1:] + ".")
         return
@@ -192,8 +197,8 @@ def _start() -> None:
             batch=state[train_state.TRAIN_BATCH_KEY],
             lr=state[train_state.TRAIN_LR_KEY],
             augment=state[train_state.TRAIN_AUGMENT_KEY],
-            backend=state.get(train_state.TRAIN_RUNTIME_KEY, "local"),
-            address=state.get(train_state.TRAIN_RAY_ADDRESS_KEY, ""),
+            # Ray only while the server has a cluster (the choice may predate a restart without one).
+            backend=state.get(train_state.TRAIN_RUNTIME_KEY, "local") if settings.ray_address else "local",
             parallel=bool(state.get(train_state.TRAIN_PARALLEL_KEY)),
             gpus=state.get(train_state.TRAIN_GPUS_KEY),
             install_requirements=bool(state.get(train_state.TRAIN_RAY_PIP_KEY)),
