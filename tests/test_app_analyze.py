@@ -252,7 +252,7 @@ def test_an_upload_is_hashed_once_not_on_every_rerun(monkeypatch, tmp_path):
 
 
 def test_card_metrics_in_words_with_the_auc_interval():
-    from views.common.verdicts import metrics_sentence
+    from views.common.trust_words import metrics_sentence
 
     words = metrics_sentence(
         {

@@ -158,7 +158,8 @@ def test_plain_words_for_scores_trust_and_single_detector():
     pytest.importorskip("streamlit")
     from dataclasses import replace
 
-    from views.common.verdicts import percent, reliability, summary_sentence
+    from views.common.trust_words import percent, reliability
+    from views.common.verdicts import summary_sentence
 
     assert percent(0.001) == "less than 1%" and percent(0.999, short=True) == ">99%"
     assert percent(0.4249) == "42%"

@@ -9,7 +9,8 @@ import pytest
 pytest.importorskip("streamlit")
 
 from models.cards import SHIPPED_CARDS_DIR  # noqa: E402
-from views.common.verdicts import metrics_sentence, reliability  # noqa: E402
+from views.common.trust_words import metrics_sentence
+from views.common.verdicts import reliability  # noqa: E402
 
 OUT_OF_SOURCE = {
     "video_auc": 0.86,

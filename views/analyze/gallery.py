@@ -23,7 +23,7 @@ from core.engine.explain_export import MEANING, explanations_zip
 from core.engine.report_queries import crop_scores, crop_verdict, crops_by_track, scored_models, short_names
 from core.types import ClipReport, FaceCrop
 from views.analyze import state as analyze_state
-from views.common.verdicts import percent
+from views.common.trust_words import percent
 from views.figures.timeline import VERDICT_COLOURS
 
 THUMB_PX = 112

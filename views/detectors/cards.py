@@ -9,7 +9,7 @@ from core.errors import DFIError
 from core.settings import Settings
 from models.user_weights import architecture_name
 from views.common.sidebar import weights_origin
-from views.common.verdicts import metrics_sentence
+from views.common.trust_words import metrics_sentence
 
 STATE_WORDS = {
     "present": (":green[●] Weights installed", "sha256 checked"),
