@@ -20,7 +20,7 @@ import csv
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import cv2
 
@@ -137,8 +137,13 @@ def read_manifest(dataset_dir: Path) -> list[dict]:
     Each row also gets ``collection`` (see :func:`collection_of`), derived from its source path,
     so datasets made before collections existed read the same way.
 
+    Every crop must lie inside the folder, links followed: a manifest is a file anyone who can
+    write into the data root can craft, and a row such as ``../../etc/passwd`` would make training
+    read (and the logs name) a file it was never given.
+
     Raises:
-        DatasetError: the folder has no manifest.csv.
+        DatasetError: the folder has no manifest.csv, a row names a file outside the folder, or a
+            row is malformed (one line naming the manifest line).
     """
     path = Path(dataset_dir) / "manifest.csv"
     if not path.is_file():
@@ -146,20 +151,45 @@ def read_manifest(dataset_dir: Path) -> list[dict]:
             f"{dataset_dir} is not a face-crop dataset (no manifest.csv); "
             "make one with `python -m core extract-faces SRC OUT`"
         )
+    root = Path(dataset_dir).resolve()
+    inside = _InsideCheck(root)
     rows = []
-    for row in read_csv_rows(path):
-        rows.append(
-            {
-                **row,
-                "file": Path(dataset_dir) / row["path"],
-                "label": int(row["label"]),
-                "frame_index": int(row["frame_index"]),
-                "track_id": int(row["track_id"]),
-                "time_s": float(row["time_s"]),
-                "collection": collection_of(row["source"]),
-            }
-        )
+    for line, row in enumerate(read_csv_rows(path), start=2):  # line 1 is the header
+        where = f"{path} line {line}"
+        inside.check(row.get("path") or "", where)
+        typed = {}
+        for name, kind in (("label", int), ("frame_index", int), ("track_id", int), ("time_s", float)):
+            try:
+                typed[name] = kind(row[name])
+            except (KeyError, TypeError, ValueError):  # a missing column reads as None
+                raise DatasetError(
+                    f"{where}: {name} {row.get(name)!r} is not a number; make the dataset again with extract-faces"
+                ) from None
+        source = row.get("source") or ""
+        rows.append({**row, "file": Path(dataset_dir) / row["path"], **typed, "collection": collection_of(source)})
     return rows
+
+
+class _InsideCheck:
+    """Whether manifest paths stay inside ``root`` (resolved), each folder resolved only once:
+    crops share a folder per clip, and a big dataset has tens of thousands of rows."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.folders: dict[PurePosixPath, Path] = {}
+
+    def check(self, rel: str, where: str) -> None:
+        """Raises DatasetError when ``rel`` is empty, absolute, climbs out, or links out."""
+        path = PurePosixPath(rel)
+        outside = DatasetError(f"{where} names {rel!r}, outside the dataset folder {self.root}: refused")
+        if not rel or path.is_absolute() or ".." in path.parts:
+            raise outside
+        folder = self.folders.get(path.parent)
+        if folder is None:
+            folder = self.folders[path.parent] = (self.root / path.parent).resolve()
+        file = folder / path.name
+        if not folder.is_relative_to(self.root) or (file.is_symlink() and not file.resolve().is_relative_to(self.root)):
+            raise outside
 
 
 def write_rows(path: Path, fields: Iterable[str], rows: Iterable[dict], mode: str = "a") -> None:
