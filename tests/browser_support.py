@@ -38,11 +38,15 @@ def require_chromium() -> None:
     pytest.skip(f"Debian's Chromium is not at {CHROMIUM}")
 
 
-def streamlit_server(env: dict[str, str], log_dir: Path) -> Iterator[str]:
-    """Run ``streamlit run app.py`` with ``env`` added; yield its URL once healthy; stop it after.
+def streamlit_server(
+    env: dict[str, str], log_dir: Path, *, root: Path = ROOT, as_readme: bool = False
+) -> Iterator[str]:
+    """Run ``streamlit run app.py`` in ``root`` with ``env`` added; yield its URL once healthy; stop it after.
 
     The server's output goes to ``log_dir/streamlit.log``; a traceback in it fails the test
-    module, since the app must never show or log one.
+    module, since the app must never show or log one. ``as_readme`` starts it as the README's start
+    command does, with only port, address and headless added: the project's .streamlit/config.toml
+    alone then decides the file watcher (otherwise it is turned off on the command line).
     """
     require_chromium()
     port = free_port()
@@ -60,13 +64,11 @@ def streamlit_server(env: dict[str, str], log_dir: Path) -> Iterator[str]:
         "127.0.0.1",
         "--server.headless",
         "true",
-        "--server.fileWatcherType",
-        "none",
-        "--browser.gatherUsageStats",
-        "false",
     ]
+    if not as_readme:
+        cmd += ["--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]
     with log_path.open("w") as log:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=root, env=full_env, stdout=log, stderr=subprocess.STDOUT)
         url = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + HEALTHY_WITHIN_S
