@@ -89,6 +89,7 @@ class ScanProgress:
     analysed_now: int  # clips this run analysed (what the rate is measured on)
     elapsed_s: float
     last: str | None = None  # the path of the clip that finished last
+    new_rows: tuple[dict, ...] = ()  # the results-table rows written since the previous call
 
     @property
     def clips_per_min(self) -> float | None:
@@ -224,9 +225,9 @@ def execute(
         tables = TableWriter(folder, model_ids)
         tally = _Tally(len(items), started)
         try:
-            todo, waiting = _plan(items, folder, model_ids, tally)
+            todo, waiting, written = _plan(items, folder, model_ids, tally)
             tables.flush()
-            report(tally.progress())
+            report(tally.progress(written))
             job = ScanJob(model_ids, int(request.frames), request.aggregation)
             # Nothing left to analyse (a finished scan run again): no backend, no detectors loaded.
             backend = make_backend(job, settings, len(todo)) if todo else None
@@ -235,13 +236,15 @@ def execute(
             outcomes = backend.outcomes([item for item, _ in todo], stop) if backend is not None else ()
             for index, outcome in outcomes:
                 item, sha = todo[index]
-                folder.record(row_for(item.name, sha, outcome, model_ids), outcome.get("report"))
+                rows = [row_for(item.name, sha, outcome, model_ids)]
+                folder.record(rows[0], outcome.get("report"))
                 tally.add(outcome["status"], item.name, analysed=True)
                 for twin in waiting.pop(sha, []):  # the same bytes under another path
-                    folder.record(row_for(twin.name, sha, outcome, model_ids, same_as=item.name), None)
+                    rows.append(row_for(twin.name, sha, outcome, model_ids, same_as=item.name))
+                    folder.record(rows[-1], None)
                     tally.add(outcome["status"], twin.name)
                 tables.maybe()
-                report(tally.progress())
+                report(tally.progress(rows))
         except BaseException as exc:
             tables.flush()
             stopped = not isinstance(exc, Exception)  # a Stop on a page, Ctrl-C
@@ -260,10 +263,11 @@ def execute(
 
 def _plan(
     items: Sequence[ClipItem], folder: ResultsFolder, model_ids: Sequence[str], tally: _Tally
-) -> tuple[list[tuple[ClipItem, str]], dict[str, list[ClipItem]]]:
-    """(clips to analyse with their sha256, later paths of the same bytes); writes what needs no analysis."""
+) -> tuple[list[tuple[ClipItem, str]], dict[str, list[ClipItem]], list[dict]]:
+    """(clips to analyse with their sha256, later paths of the same bytes, rows already there or written now)."""
     done = folder.done()
-    have = {(r["path"], r["sha256"]) for r in folder.rows()}
+    have = {(r["path"], r["sha256"]): r for r in folder.rows()}
+    written: list[dict] = []
     todo: list[tuple[ClipItem, str]] = []
     first: dict[str, ClipItem] = {}
     waiting: dict[str, list[ClipItem]] = {}
@@ -272,14 +276,17 @@ def _plan(
             sha = file_sha256(item.path)
         except OSError as exc:
             outcome = error_outcome(f"cannot read {item.name}: {exc.strerror or exc}")
-            folder.record(row_for(item.name, None, outcome, model_ids), None)
+            written.append(row_for(item.name, None, outcome, model_ids))
+            folder.record(written[-1], None)
             tally.add(ERROR, item.name)
             continue
         if (item.name, sha) in have:
-            tally.add(done[sha]["status"] if sha in done else OK, item.name, reused=True)
+            written.append(have[(item.name, sha)])
+            tally.add(written[-1]["status"], item.name, reused=True)
         elif sha in done:
             earlier = done[sha]
-            folder.record(row_for(item.name, sha, _outcome_of(earlier, model_ids), model_ids, earlier["path"]), None)
+            written.append(row_for(item.name, sha, _outcome_of(earlier, model_ids), model_ids, earlier["path"]))
+            folder.record(written[-1], None)
             tally.add(earlier["status"], item.name, reused=True)
         elif sha in first:
             waiting.setdefault(sha, []).append(item)
@@ -287,7 +294,7 @@ def _plan(
         else:
             first[sha] = item
             todo.append((item, sha))
-    return todo, waiting
+    return todo, waiting, written
 
 
 def _outcome_of(row: dict, model_ids: Sequence[str]) -> dict:
@@ -315,10 +322,9 @@ class _Tally:
         self.reused += reused
         self.last = name
 
-    def progress(self) -> ScanProgress:
-        return ScanProgress(
-            self.done, self.total, self.counts[ERROR], self.analysed, time.monotonic() - self.started, self.last
-        )
+    def progress(self, rows: Sequence[dict] = ()) -> ScanProgress:
+        elapsed = time.monotonic() - self.started
+        return ScanProgress(self.done, self.total, self.counts[ERROR], self.analysed, elapsed, self.last, tuple(rows))
 
     def summary(self, status: str, out: Path, model_ids: Sequence[str]) -> ScanSummary:
         return ScanSummary(
