@@ -8,7 +8,11 @@ module listed as a page (a browser test keeps this fixed).
 
 import streamlit as st
 
-from views.common import sidebar
+from views.common import loaded, sidebar
+
+# Load MTCNN and the default detectors in the background from the first run on (once per process),
+# so the first clip does not wait for them; the first page is not delayed by it.
+loaded.start_preload()
 
 st.set_page_config(
     page_title="Deepfake Inspector",

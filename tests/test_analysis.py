@@ -16,9 +16,14 @@ from models.cards import CardError
 CLIP = ClipInfo(name="fake.mp4", sha256="ab" * 32, width=64, height=48, fps=25.0, frame_count=100, duration_s=4.0)
 
 
+CROP_SIDE = 24  # the fake cards' input side: the crops below are cut at it, so inputs == crops
+
+
 def make_card(card_id: str = "meso4.df", family: str = "mesonet", band=(0.3, 0.7)) -> SimpleNamespace:
     """A stand-in for a ModelCard with just what analysis reads."""
-    return SimpleNamespace(id=card_id, family=family, display_name=f"Test {card_id}", threshold=0.5, band=band)
+    return SimpleNamespace(
+        id=card_id, family=family, display_name=f"Test {card_id}", threshold=0.5, band=band, input_size=CROP_SIDE
+    )
 
 
 class FakeDetector:
@@ -44,9 +49,17 @@ def make_faces(frames: list[Frame], plan: dict[int, dict[int, int]]) -> FaceResu
             if pos in plan[track_id]:
                 face = Face(frame.index, frame.time_s, Box(4.0 + 30 * track_id, 4.0, 20.0, 20.0), 0.99, track_id)
                 faces.append(face)
-                crops.append(FaceCrop(face, np.full((24, 24, 3), plan[track_id][pos], np.uint8)))
+                crops.append(FaceCrop(face, np.full((CROP_SIDE, CROP_SIDE, 3), plan[track_id][pos], np.uint8)))
     tracks = tuple(Track(t, tuple(f for f in faces if f.track_id == t)) for t in sorted(plan))
-    return FaceResult(tuple(faces), tracks, tuple(crops), detect_s=0.01, crop_s=0.001)
+    return FaceResult(
+        tuple(faces),
+        tracks,
+        tuple(crops),
+        detect_s=0.01,
+        crop_s=0.001,
+        inputs={CROP_SIDE: tuple(c.image for c in crops)},
+        frames=tuple((f.index, f.time_s) for f in frames),
+    )
 
 
 @pytest.fixture
@@ -55,12 +68,15 @@ def fake_pipeline(monkeypatch):
     frames = make_frames()
     state = {"plan": {0: dict.fromkeys(range(8), 51)}, "reads": 0}
 
-    def read_clip(path, n, settings=None):
+    def iter_sampled(path, n, info, settings=None, **kw):
         state["reads"] += 1
-        return CLIP, frames[:n]
+        return iter(frames[:n])
 
-    monkeypatch.setattr(analysis.video, "read_clip", read_clip)
-    monkeypatch.setattr(analysis.faces, "find_faces", lambda fr, settings=None: make_faces(fr, state["plan"]))
+    monkeypatch.setattr(analysis.video, "probe", lambda path, settings=None: CLIP)
+    monkeypatch.setattr(analysis.video, "iter_sampled", iter_sampled)
+    monkeypatch.setattr(
+        analysis.faces, "find_faces", lambda fr, settings=None, **kw: make_faces(list(fr), state["plan"])
+    )
     return state
 
 
@@ -207,10 +223,10 @@ def test_a_bad_clip_is_refused_before_models_load(monkeypatch):
     monkeypatch.setattr(analysis.models, "get_card", lambda i, settings=None: make_card())
     monkeypatch.setattr(analysis.models, "load_model", lambda *a: pytest.fail("models must not load"))
 
-    def read_clip(path, n, settings=None):
+    def probe(path, settings=None):
         raise InvalidClipError("bad.mp4 is not a video")
 
-    monkeypatch.setattr(analysis.video, "read_clip", read_clip)
+    monkeypatch.setattr(analysis.video, "probe", probe)
     with pytest.raises(InvalidClipError):
         analysis.analyze("bad.mp4", ["meso4.df"], frames=8)
 

@@ -11,6 +11,7 @@ import pytest
 from skimage import data
 
 from core.engine import faces
+from core.engine.face_scan import FaceScan
 from core.engine.faces import crop_square, detect_boxes, find_faces, get_detector
 from core.engine.tracking import assign_tracks
 from core.settings import get_settings
@@ -34,6 +35,16 @@ def rotated(image: np.ndarray, degrees: float) -> np.ndarray:
     """The image turned about the astronaut's face centre, so the face stays where it was."""
     turn = cv2.getRotationMatrix2D((ASTRONAUT_FACE.cx, ASTRONAUT_FACE.cy), degrees, 1.0)
     return cv2.warpAffine(image, turn, (image.shape[1], image.shape[0]))
+
+
+def one_pass(images, indices, pad, angle, settings, equalise=False) -> dict[int, list]:
+    """One MTCNN pass alone (no retries) over ``images[i] for i in indices``, one call per image."""
+    return {
+        i: faces.detect_batch(
+            [faces._prepare(images[i], pad, settings.detect_max_side, angle, equalise)], images[i].shape, settings
+        )[0]
+        for i in indices
+    }
 
 
 def centre_distance(a: Box, b: Box) -> float:
@@ -80,7 +91,7 @@ def test_face_filling_the_frame_is_found_thanks_to_padding(astronaut):
     # A tight crop of the face, like the DFDC face-crop videos: the face spans the whole frame.
     frame = cv2.resize(astronaut[75:165, 190:260], (256, 256), interpolation=cv2.INTER_AREA)
     # (One unpadded pass, not detect_boxes: its equalised last pass may find this face unpadded.)
-    assert faces._detect_pass([frame], [0], 0.0, 0.0, get_settings()) == {0: []}
+    assert one_pass([frame], [0], 0.0, 0.0, get_settings()) == {0: []}
     [found] = detect_boxes([frame])
     assert len(found) == 1 and found[0][1] > 0.95
     box = found[0][0]
@@ -92,7 +103,7 @@ def test_face_filling_the_frame_is_found_thanks_to_padding(astronaut):
 def test_strongly_tilted_face_is_found_by_the_rotated_retry(astronaut, degrees):
     tilted = rotated(astronaut, degrees)
     settings = get_settings()
-    upright_only = faces._detect_pass([tilted], [0], settings.detect_pad, 0.0, settings)
+    upright_only = one_pass([tilted], [0], settings.detect_pad, 0.0, settings)
     assert upright_only == {0: []}, "MTCNN found it upright: the test no longer tests the retry"
     # Retries run when most frames of the clip had a face.
     found = detect_boxes([astronaut, astronaut, tilted])
@@ -119,13 +130,19 @@ def darkened(image: np.ndarray, gamma: float = 2.0, gain: float = 0.055) -> np.n
 def passes(monkeypatch) -> list[tuple[list[int], bool]]:
     """Every MTCNN pass detect_boxes makes: (indices of the images it looked at, equalised?)."""
     seen: list[tuple[list[int], bool]] = []
-    real_pass = faces._detect_pass
+    real_first, real_retry = FaceScan._first_pass, FaceScan._retry
 
-    def recording(images, indices, pad, angle, settings, equalise=False):
-        seen.append((list(indices), equalise))
-        return real_pass(images, indices, pad, angle, settings, equalise)
+    def first(self, batch):
+        seen.append(([position for position, _ in batch], False))
+        return real_first(self, batch)
 
-    monkeypatch.setattr(faces, "_detect_pass", recording)
+    def retry(self, missed, pad, angle, equalise=False):
+        if missed:
+            seen.append((list(missed), equalise))
+        return real_retry(self, missed, pad, angle, equalise)
+
+    monkeypatch.setattr(FaceScan, "_first_pass", first)
+    monkeypatch.setattr(FaceScan, "_retry", retry)
     return seen
 
 
@@ -136,7 +153,7 @@ def test_a_face_in_dark_footage_is_found_on_an_equalised_copy_and_cut_from_the_o
         (settings.detect_pad if pad is None else pad, angle) for pad, angle in faces.RETRY_PASSES
     ]
     for pad, angle in every_plain_pass:
-        assert faces._detect_pass([dark], [0], pad, angle, settings) == {0: []}, "no longer too dark"
+        assert one_pass([dark], [0], pad, angle, settings) == {0: []}, "no longer too dark"
     passes.clear()
     result = find_faces(frames_of([dark]))
     assert passes[-1] == ([0], True)  # the equalised pass ran, last, on the frame that missed

@@ -1,5 +1,7 @@
 """From a clip file to a ClipReport: sample frames, find faces, score every crop, aggregate, decide.
 
+Frames are decoded in a background thread while MTCNN works on those already read, and each is
+let go once its faces are cut (bounded memory, see :mod:`core.engine.face_scan`).
 Each selected model sees all of a clip's crops in one batched ``predict`` call (speed), its
 per-crop p_fake is aggregated per track (person), and the most suspicious track with enough frames
 decides the clip: a clip is fake if any person in it is. A model that cannot run (weights missing
@@ -24,6 +26,7 @@ import numpy as np
 import core
 import models
 from core.engine import faces, video
+from core.engine.prefetch import Prefetched
 
 # Aggregation and the verdict rules live in core.engine.verdicts; re-exported so callers keep importing
 # them from here (core.engine.report, the tests).
@@ -37,9 +40,9 @@ from core.engine.verdicts import (
     track_scores,
     verdict_for,
 )
-from core.errors import WeightsHashError, WeightsMissingError
+from core.errors import InvalidClipError, WeightsHashError, WeightsMissingError
 from core.settings import Settings, get_settings
-from core.types import ClipReport, FaceCrop, FrameScore, ModelResult, Sampling, Timings, Verdict
+from core.types import ClipInfo, ClipReport, FaceCrop, FrameScore, ModelResult, Sampling, Timings, Verdict
 from models.cards import CardError, ModelCard
 
 if TYPE_CHECKING:  # models.detector imports Keras; analysis only calls .predict on what it gets
@@ -48,6 +51,11 @@ if TYPE_CHECKING:  # models.detector imports Keras; analysis only calls .predict
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str, float], None]
+
+# Crops are kept in the report (gallery, heatmaps, zip) no larger than this side, the largest input
+# of any shipped card: 128 crops of a 4K close-up at native size would be 1.5 GB per report, at
+# this size at most 25 MB. The models score the native crops (resized straight to their input).
+KEEP_CROP_SIDE = 256
 
 # Share of the progress bar given to each stage (reading and faces take most of a warm run).
 _PROGRESS_READ, _PROGRESS_FACES, _PROGRESS_MODELS = 0.0, 0.3, 0.6
@@ -131,7 +139,7 @@ def analyze(
     ids = _resolve_ids(model_ids, settings)
     # Each model loads only when its turn comes, after the clip has been read: a bad file is
     # refused without building any model, and progress shows which model is loading.
-    pending = [(i, functools.partial(_load_one, i, settings)) for i in ids]
+    pending = [(models.get_card(i, settings), functools.partial(_load_one, i, settings)) for i in ids]
     return _analyze(clip, pending, frames, settings, progress, aggregation)
 
 
@@ -146,13 +154,13 @@ def analyze_loaded(
     """Like :func:`analyze`, with models already loaded by :func:`load_models` (or by ``bench``)."""
     settings = settings or get_settings()
     _check_options(frames, aggregation, settings)
-    pending = [(item.card.id, lambda item=item: item) for item in loaded]
+    pending = [(item.card, lambda item=item: item) for item in loaded]
     return _analyze(clip, pending, frames, settings, progress, aggregation)
 
 
 def _analyze(
     clip: str | Path,
-    pending: Sequence[tuple[str, Callable[[], LoadedModel]]],
+    pending: Sequence[tuple[ModelCard, Callable[[], LoadedModel]]],
     frames: int,
     settings: Settings,
     progress: Progress | None,
@@ -162,21 +170,22 @@ def _analyze(
     start = time.perf_counter()
 
     report_progress("reading", _PROGRESS_READ)
-    info, sampled = video.read_clip(clip, frames, settings)
-    decode_s = time.perf_counter() - start
-
-    report_progress("faces", _PROGRESS_FACES)
-    found = faces.find_faces(sampled, settings)
+    info = video.probe(clip, settings)
+    probe_s = time.perf_counter() - start
+    sizes = sorted({card.input_size for card, _ in pending})
+    found, decode_s = _find_faces(clip, info, frames, sizes, settings, report_progress)
+    if not found.frames:
+        raise InvalidClipError(f"{info.name} is truncated or damaged: no frames could be decoded")
 
     results, classify_s = [], {}
-    for i, (model_id, get_model) in enumerate(pending):
-        report_progress(f"model:{model_id}", _PROGRESS_MODELS + (1 - _PROGRESS_MODELS) * i / len(pending))
-        result = _run_model(get_model(), found.crops, aggregation)
+    for i, (card, get_model) in enumerate(pending):
+        report_progress(f"model:{card.id}", _PROGRESS_MODELS + (1 - _PROGRESS_MODELS) * i / len(pending))
+        result = _run_model(get_model(), found.crops, found.inputs.get(card.input_size, ()), aggregation)
         results.append(result)
-        classify_s[model_id] = result.seconds
+        classify_s[card.id] = result.seconds
 
     timings = Timings(
-        decode_s=decode_s,
+        decode_s=probe_s + decode_s,
         detect_s=float(found.detect_s),
         crop_s=float(found.crop_s),
         classify_s=classify_s,
@@ -188,8 +197,8 @@ def _analyze(
         clip=info,
         sampling=Sampling(
             requested=int(frames),
-            frame_indices=tuple(int(f.index) for f in sampled),
-            times_s=tuple(float(f.time_s) for f in sampled),
+            frame_indices=tuple(index for index, _ in found.frames),
+            times_s=tuple(time_s for _, time_s in found.frames),
         ),
         faces=tuple(found.faces),
         models=tuple(results),
@@ -200,14 +209,40 @@ def _analyze(
     )
 
 
+def _find_faces(
+    clip: str | Path, info: ClipInfo, frames: int, sizes: Sequence[int], settings: Settings, report_progress: Progress
+) -> tuple[faces.FaceResult, float]:
+    """Decode in a background thread while MTCNN works on the frames already read.
+
+    The decoder runs at most one detection batch ahead (the queue's depth), so the frames held at
+    full resolution stay bounded (see :mod:`core.engine.face_scan`). Returns the faces and the
+    seconds the decoding thread spent decoding (overlapped with detection, so not on the wall).
+    """
+
+    def reread(indices: list[int]):
+        return video.iter_sampled(clip, frames, info, settings, only=indices)
+
+    decoding = video.iter_sampled(clip, frames, info, settings)
+    report_progress("faces", _PROGRESS_FACES)
+    with Prefetched(decoding, depth=faces.DETECT_BATCH, name="dfi-decode") as decoded:
+        found = faces.find_faces(decoded, settings, input_sizes=sizes, keep_side=KEEP_CROP_SIDE, reread=reread)
+    return found, decoded.busy_s
+
+
 def _check_options(frames: int, aggregation: str, settings: Settings) -> None:
     check_aggregation(aggregation)
     if not 1 <= int(frames) <= settings.max_frames:
         raise ValueError(f"frames must be between 1 and {settings.max_frames}, not {frames}")
 
 
-def _run_model(item: LoadedModel, crops: Sequence[FaceCrop], aggregation: str) -> ModelResult:
-    """Score all crops with one model in one batched call, then aggregate and decide."""
+def _run_model(
+    item: LoadedModel, crops: Sequence[FaceCrop], inputs: Sequence[np.ndarray], aggregation: str
+) -> ModelResult:
+    """Score all crops with one model in one batched call, then aggregate and decide.
+
+    ``inputs`` are the crops resized to the card's input side from the native crop (``crops``
+    may be kept smaller than native, see KEEP_CROP_SIDE), so the scores are those of the native crops.
+    """
     card = item.card
     base = dict(
         id=card.id,
@@ -223,7 +258,7 @@ def _run_model(item: LoadedModel, crops: Sequence[FaceCrop], aggregation: str) -
         return ModelResult(**base, p_fake=None, verdict=Verdict.NO_FACE, seconds=0.0)
 
     t0 = time.perf_counter()
-    raw = np.asarray(item.detector.predict([c.image for c in crops]), dtype=np.float64).reshape(-1)
+    raw = np.asarray(item.detector.predict(list(inputs)), dtype=np.float64).reshape(-1)
     seconds = time.perf_counter() - t0
     if raw.shape != (len(crops),) or not np.all(np.isfinite(raw)) or raw.min() < 0 or raw.max() > 1:
         # A broken checkpoint (e.g. a diverged training run) must not produce a verdict.

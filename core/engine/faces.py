@@ -9,15 +9,13 @@ pass on a contrast-equalised (CLAHE) copy, for dark footage. Boxes are mapped ba
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
-from core.engine.tracking import assign_tracks
 from core.settings import Settings, get_settings
 from core.types import Box, Face, FaceCrop, Frame, Track
 
@@ -40,6 +38,7 @@ RETRY_PASSES: tuple[tuple[float | None, float], ...] = ((0.0, 0.0), (None, 25.0)
 # 4 dark clips): 2.0 -> 51, 3.0 -> 75, 4.0 -> 78, 6.0 -> 86 but worse on the darkest clip (7 vs 19)
 # and noisier; 3.0 is the middle. 8x8 tiles: 4x4 gave 65 against 78 at 4.0; 16x16 no better.
 CLAHE_CLIP_LIMIT = 3.0
+MTCNN_MIN_FACE = 20  # the mtcnn package's own default
 CLAHE_TILES = (8, 8)
 
 _create_lock = threading.Lock()
@@ -59,7 +58,10 @@ class FaceResult:
         tracks: one per person, track 0 = the person seen in most frames.
         crops: the square crop of each face, in the same order as ``faces``.
         detect_s: wall seconds spent preparing frames, running MTCNN and tracking.
-        crop_s: wall seconds spent cutting crops.
+        crop_s: wall seconds spent cutting crops (and resizing them to ``inputs``' sides).
+        inputs: for each side asked for, every crop resized to it from the native crop, in the
+            order of ``crops`` (the models' input, made before the frame is let go).
+        frames: (index, time_s) of each frame looked at, in order.
     """
 
     faces: tuple[Face, ...]
@@ -67,6 +69,8 @@ class FaceResult:
     crops: tuple[FaceCrop, ...]
     detect_s: float
     crop_s: float
+    inputs: dict[int, tuple[np.ndarray, ...]] = field(default_factory=dict)  # side -> crops at that side
+    frames: tuple[tuple[int, float], ...] = ()  # (index, time_s) of every frame looked at
 
 
 def get_detector() -> MTCNN:
@@ -90,8 +94,21 @@ class _Prepared:
     to_unrotated: np.ndarray | None  # 2x3 affine undoing the rotation, None when not rotated
 
 
-def _prepare(image: np.ndarray, pad: float, max_side: int, angle: float = 0.0, equalise: bool = False) -> _Prepared:
-    """Downscale, optionally equalise, pad and optionally rotate a frame for detection."""
+@dataclass(frozen=True)
+class _Shrunk:
+    """The downscaled, not yet padded copy of a frame for one padding: what every pass starts from.
+
+    Kept (instead of the frame) for frames the first pass missed, so the retries see exactly the
+    pixels they would have made from the full frame.
+    """
+
+    small: np.ndarray  # uint8 (h, w, 3); the frame itself when it needs no downscaling
+    width: int  # the frame's width
+    border: int  # padding on each side, in detector pixels
+
+
+def _shrink_for(image: np.ndarray, pad: float, max_side: int) -> _Shrunk:
+    """Downscale a frame so that, padded by ``pad`` of its shorter side, it fits ``max_side``."""
     h, w = image.shape[:2]
     # Pad by a fraction of the shorter side: a frame-filling face spans the shorter side, and
     # this keeps more resolution on wide frames than padding each side by its own length.
@@ -100,10 +117,16 @@ def _prepare(image: np.ndarray, pad: float, max_side: int, angle: float = 0.0, e
     small = image
     if scale < 1.0:
         small = _shrink(image, (max(1, round(w * scale)), max(1, round(h * scale))))
+    return _Shrunk(small, w, round(pad_px * scale))
+
+
+def _finish(shrunk: _Shrunk, angle: float = 0.0, equalise: bool = False) -> _Prepared:
+    """Optionally equalise, then pad and optionally rotate a shrunk frame for detection."""
+    small = shrunk.small
     if equalise:
         # On the small copy: cheaper, and before padding so the black border skews no tile.
         small = _equalise(small)
-    border = round(pad_px * scale)
+    border = shrunk.border
     padded = cv2.copyMakeBorder(small, border, border, border, border, cv2.BORDER_CONSTANT, value=0)
     to_unrotated = None
     if angle:
@@ -112,7 +135,12 @@ def _prepare(image: np.ndarray, pad: float, max_side: int, angle: float = 0.0, e
         padded = cv2.warpAffine(padded, rotation, (padded.shape[1], padded.shape[0]))
         to_unrotated = cv2.invertAffineTransform(rotation)
     # float32 input keeps MTCNN's normalisation in float32 (uint8 input makes it float64).
-    return _Prepared(padded.astype(np.float32), small.shape[1] / w, border, to_unrotated)
+    return _Prepared(padded.astype(np.float32), small.shape[1] / shrunk.width, border, to_unrotated)
+
+
+def _prepare(image: np.ndarray, pad: float, max_side: int, angle: float = 0.0, equalise: bool = False) -> _Prepared:
+    """Downscale, optionally equalise, pad and optionally rotate a frame for detection."""
+    return _finish(_shrink_for(image, pad, max_side), angle, equalise)
 
 
 def _equalise(image: np.ndarray) -> np.ndarray:
@@ -154,39 +182,37 @@ def _to_frame_box(row: np.ndarray, prep: _Prepared, h: int, w: int) -> Box | Non
     return Box(float(cx0), float(cy0), float(cx1 - cx0), float(cy1 - cy0))
 
 
-def _detect_pass(
-    images: Sequence[np.ndarray],
-    indices: Sequence[int],
-    pad: float,
-    angle: float,
-    settings: Settings,
-    equalise: bool = False,
-) -> dict[int, list[tuple[Box, float]]]:
-    """One MTCNN pass over ``images[i] for i in indices``; faces above the confidence floor.
+def detect_batch(
+    prepared: Sequence[_Prepared], shape: tuple[int, ...], settings: Settings
+) -> list[list[tuple[Box, float]]]:
+    """One MTCNN call on at most DETECT_BATCH prepared copies of same-size frames of ``shape``.
 
-    With ``equalise`` MTCNN sees contrast-equalised copies; boxes are in the same frame pixels.
+    Returns:
+        For each copy, its faces above the confidence floor as (box in frame pixels, confidence),
+        in MTCNN's order.
     """
+    h, w = shape[:2]
+    found: list[list[tuple[Box, float]]] = [[] for _ in prepared]
     detector = get_detector()
-    found: dict[int, list[tuple[Box, float]]] = {i: [] for i in indices}
-    # MTCNN stacks a batch into one tensor, so only same-size frames go together (a clip's
-    # frames all share one size); mixing sizes would also hit mtcnn 1.0's padding-offset bug.
-    by_shape: dict[tuple[int, ...], list[int]] = {}
-    for i in indices:
-        by_shape.setdefault(images[i].shape, []).append(i)
-    for members in by_shape.values():
-        for start in range(0, len(members), DETECT_BATCH):
-            chunk = members[start : start + DETECT_BATCH]
-            prepared = [_prepare(images[i], pad, settings.detect_max_side, angle, equalise) for i in chunk]
-            with _detect_lock:
-                rows = detector.detect_faces([p.image for p in prepared], output_type="numpy", box_format="xywh")
-            for row in np.asarray(rows).reshape(-1, 16):
-                if float(row[5]) < settings.face_confidence:
-                    continue
-                i = chunk[int(row[0])]
-                box = _to_frame_box(row, prepared[int(row[0])], *images[i].shape[:2])
-                if box is not None:
-                    found[i].append((box, float(row[5])))
+    with _detect_lock:
+        rows = detector.detect_faces(
+            [p.image for p in prepared],
+            output_type="numpy",
+            box_format="xywh",
+            min_face_size=min_face_size(shape, prepared[0].scale, settings),
+        )
+    for row in np.asarray(rows).reshape(-1, 16):
+        if float(row[5]) < settings.face_confidence:
+            continue
+        box = _to_frame_box(row, prepared[int(row[0])], h, w)
+        if box is not None:
+            found[int(row[0])].append((box, float(row[5])))
     return found
+
+
+def min_face_size(shape: tuple[int, ...], scale: float, settings: Settings) -> int:
+    """MTCNN's smallest face side for frames of ``shape`` shown to it at ``scale`` (detector pixels)."""
+    return MTCNN_MIN_FACE
 
 
 def detect_boxes(images: Sequence[np.ndarray], settings: Settings | None = None) -> list[list[tuple[Box, float]]]:
@@ -199,7 +225,8 @@ def detect_boxes(images: Sequence[np.ndarray], settings: Settings | None = None)
     still without a face then get one pass on a contrast-equalised copy (dark footage), whatever
     the rest of the clip did: a clip with no face at all pays it (measured: 32 frames, 2.2 s of
     detection become 4.4-5 s on this 2-core CPU), an image with a face never does. Boxes are
-    always in the original image's pixels, so crops come from the original.
+    always in the original image's pixels, so crops come from the original. The passes are
+    :class:`core.engine.face_scan.FaceScan`'s, which can also take the frames one at a time.
 
     Args:
         images: upright RGB uint8 frames (H, W, 3); sizes may differ.
@@ -211,37 +238,12 @@ def detect_boxes(images: Sequence[np.ndarray], settings: Settings | None = None)
     Raises:
         ValueError: an image is not an RGB uint8 array.
     """
-    settings = settings or get_settings()
-    for image in images:
-        _check_image(image)
-    found = _detect_pass(images, range(len(images)), settings.detect_pad, 0.0, settings)
-    missed = [i for i in range(len(images)) if not found[i]]
-    # Retry only when at least half the frames had a face: then a frame without one is most
-    # likely a miss, and the retries cost at most 1.5 extra passes.
-    if 2 * len(missed) <= len(images):
-        for pad, angle in RETRY_PASSES:
-            missed = _fill_misses(images, missed, found, settings.detect_pad if pad is None else pad, angle, settings)
-    # Not held to the half rule: in dark footage most frames are misses, the very case it is for.
-    _fill_misses(images, missed, found, settings.detect_pad, 0.0, settings, equalise=True)
-    return [sorted(found[i], key=lambda item: -item[1]) for i in range(len(images))]
+    from core.engine.face_scan import FaceScan  # it builds on this module
 
-
-def _fill_misses(
-    images: Sequence[np.ndarray],
-    missed: list[int],
-    found: dict[int, list[tuple[Box, float]]],
-    pad: float,
-    angle: float,
-    settings: Settings,
-    equalise: bool = False,
-) -> list[int]:
-    """One more pass over the ``missed`` images only; records its faces in ``found`` and returns
-    the images still without one."""
-    if not missed:
-        return missed
-    again = _detect_pass(images, missed, pad, angle, settings, equalise)
-    found.update({i: faces for i, faces in again.items() if faces})
-    return [i for i in missed if not found[i]]
+    scan = FaceScan(settings or get_settings())
+    for position, image in enumerate(images):
+        scan.add(Frame(position, 0.0, image))
+    return scan.finish().boxes
 
 
 def crop_square(image: np.ndarray, box: Box, margin: float) -> np.ndarray:
@@ -271,35 +273,39 @@ def crop_square(image: np.ndarray, box: Box, margin: float) -> np.ndarray:
     return np.ascontiguousarray(image[y0 : y0 + side, x0 : x0 + side]).copy()
 
 
-def find_faces(frames: Sequence[Frame], settings: Settings | None = None) -> FaceResult:
+def find_faces(
+    frames: Iterable[Frame],
+    settings: Settings | None = None,
+    *,
+    input_sizes: Sequence[int] = (),
+    keep_side: int | None = None,
+    reread: Callable[[list[int]], Iterable[Frame]] | None = None,
+) -> FaceResult:
     """Detect faces in sampled frames, group them into tracks and cut their square crops.
 
+    Frames are taken one at a time and let go once their faces are cut (see
+    :class:`core.engine.face_scan.FaceScan` for what is kept and when).
+
     Args:
-        frames: sampled frames in time order (as core.engine.video.sample_frames returns them).
+        frames: sampled frames in time order (a list, or :func:`core.engine.video.iter_sampled`).
         settings: detection and crop settings; defaults to get_settings().
+        input_sizes: also resize every crop to these sides (the models' inputs), from the
+            native crop, into ``FaceResult.inputs``.
+        keep_side: crops larger than this are kept shrunk to it (area average); None keeps them
+            at the frame's native resolution.
+        reread: decodes the given frame indices again; when given, a frame the first pass
+            missed is not kept at full resolution beyond a byte budget but decoded again if a
+            retry finds a face in it. None keeps every missed frame (the caller holds them anyway).
 
     Returns:
         A FaceResult; empty tuples when no face was found.
     """
-    settings = settings or get_settings()
-    start = time.perf_counter()
-    found = detect_boxes([frame.image for frame in frames], settings) if frames else []
-    track_ids = assign_tracks([[box for box, _ in faces] for faces in found])
-    faces: list[Face] = []
-    sources: list[np.ndarray] = []
-    for frame, detections, ids in zip(frames, found, track_ids):
-        for (box, confidence), track_id in sorted(zip(detections, ids), key=lambda item: item[1]):
-            faces.append(Face(int(frame.index), float(frame.time_s), box, confidence, int(track_id)))
-            sources.append(frame.image)
-    n_tracks = 1 + max((face.track_id for face in faces), default=-1)
-    tracks = tuple(Track(t, tuple(face for face in faces if face.track_id == t)) for t in range(n_tracks))
-    detect_s = time.perf_counter() - start
+    from core.engine.face_scan import FaceScan  # it builds on this module
 
-    start = time.perf_counter()
-    crops = tuple(
-        FaceCrop(face, crop_square(image, face.box, settings.crop_margin)) for face, image in zip(faces, sources)
-    )
-    return FaceResult(tuple(faces), tracks, crops, detect_s, time.perf_counter() - start)
+    scan = FaceScan(settings or get_settings(), input_sizes=input_sizes, keep_side=keep_side, reread=reread)
+    for frame in frames:
+        scan.add(frame)
+    return scan.finish().faces
 
 
 def _check_image(image: np.ndarray) -> None:

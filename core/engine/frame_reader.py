@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -114,13 +115,21 @@ def _frame_time(cap: cv2.VideoCapture, index: int, fps: float, previous: float) 
 
 
 def read_frames(cap: cv2.VideoCapture, wanted: list[int], seeks: list[bool], fps: float) -> list[Frame]:
+    """All of :func:`iter_frames` as a list."""
+    return list(iter_frames(cap, wanted, seeks, fps))
+
+
+def iter_frames(cap: cv2.VideoCapture, wanted: list[int], seeks: list[bool], fps: float) -> Iterator[Frame]:
     """Decode the wanted frames from an opened capture, seeking before those marked in ``seeks``.
 
-    Returns:
+    A generator, so that a caller can let each frame go before the next is decoded (a 4K frame is
+    25 MB; 128 of them held together would be 3 GB).
+
+    Yields:
         RGB frames in increasing index order; it stops at the first frame the stream fails to
         give (a container that overstates its length), so the frames keep their true indices.
     """
-    frames: list[Frame] = []
+    last_index, last_time = -1, -1.0
     position = 0  # index of the frame the next grab() returns
     for target, seek in zip(wanted, seeks):
         if seek:
@@ -128,19 +137,18 @@ def read_frames(cap: cv2.VideoCapture, wanted: list[int], seeks: list[bool], fps
             position = int(cap.get(cv2.CAP_PROP_POS_FRAMES))  # where OpenCV actually landed
         while position < target:
             if not cap.grab():
-                return frames
+                return
             position += 1
         # grab() decodes; retrieve() does the costly colour conversion, so only for wanted frames.
         if not cap.grab():
-            return frames
+            return
         index, position = position, position + 1
         ok, bgr = cap.retrieve()
         if not ok or bgr is None:
-            return frames
-        if frames and index <= frames[-1].index:
+            return
+        if index <= last_index:
             continue  # a seek that landed short would repeat a frame
-        previous = frames[-1].time_s if frames else -1.0
-        time_s = _frame_time(cap, index, fps, previous)
+        time_s = _frame_time(cap, index, fps, last_time)
+        last_index, last_time = index, float(time_s)
         # OpenCV decodes to BGR; the detector and the models expect RGB.
-        frames.append(Frame(index=index, time_s=float(time_s), image=cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)))
-    return frames
+        yield Frame(index=index, time_s=float(time_s), image=cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))

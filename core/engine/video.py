@@ -11,7 +11,7 @@ from __future__ import annotations
 import codecs
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -34,7 +34,7 @@ from core.engine.frame_reader import (  # noqa: E402
     STRATEGIES,
     choose_seeks,
     even_indices,
-    read_frames,
+    iter_frames,
     scan_packets,
 )
 from core.errors import InvalidClipError  # noqa: E402
@@ -219,7 +219,20 @@ def _count_frames(path: Path, cap: cv2.VideoCapture, limit: int) -> int:
 def sample_frames(
     path: str | Path, n: int, info: ClipInfo, settings: Settings | None = None, *, strategy: str = "auto"
 ) -> list[Frame]:
-    """Decode ``n`` evenly spaced upright RGB frames.
+    """Decode ``n`` evenly spaced upright RGB frames: all of :func:`iter_sampled` as a list."""
+    return list(iter_sampled(path, n, info, settings, strategy=strategy))
+
+
+def iter_sampled(
+    path: str | Path,
+    n: int,
+    info: ClipInfo,
+    settings: Settings | None = None,
+    *,
+    strategy: str = "auto",
+    only: Collection[int] | None = None,
+) -> Iterator[Frame]:
+    """Decode ``n`` evenly spaced upright RGB frames, one at a time.
 
     Args:
         path: the clip (already checked by :func:`probe`).
@@ -228,14 +241,16 @@ def sample_frames(
         settings: limits; ``get_settings()`` when omitted.
         strategy: "auto" (per frame, seek only past a keyframe where that decodes less),
             "sequential" (grab every frame, convert only the wanted ones) or "seek".
+        only: decode just these frame indices of the sample again (a second look at a few frames
+            whose pixels were not kept); the same pixels, since decoding is deterministic.
 
-    Returns:
+    Yields:
         Frames in increasing index order. Fewer than ``n`` when the clip is shorter, or when the
         stream ends early (a container that overstates its length): then the frames actually
         decoded, with their true indices.
 
     Raises:
-        ValueError: ``n`` < 1 or an unknown strategy.
+        ValueError: ``n`` < 1 or an unknown strategy (before anything is opened).
         InvalidClipError: the file can no longer be opened.
     """
     settings = settings or get_settings()
@@ -243,11 +258,18 @@ def sample_frames(
         raise ValueError(f"frames to sample must be at least 1, not {n}")
     if strategy not in STRATEGIES:
         raise ValueError(f"strategy must be auto, sequential or seek, not {strategy!r}")
-    path = Path(path)
+    return _iter_sampled(Path(path), n, info, settings, strategy, only)
+
+
+def _iter_sampled(
+    path: Path, n: int, info: ClipInfo, settings: Settings, strategy: str, only: Collection[int] | None
+) -> Iterator[Frame]:
     wanted = even_indices(info.frame_count, min(n, settings.max_frames))
+    if only is not None:
+        wanted = sorted(set(only))
     with _capture(path, _check_file(path, settings)) as cap:
         seeks = choose_seeks(path, wanted, strategy, seekable=_reported_count(cap) is not None)
-        return read_frames(cap, wanted, seeks, info.fps)
+        yield from iter_frames(cap, wanted, seeks, info.fps)
 
 
 def read_clip(path: str | Path, n: int | None = None, settings: Settings | None = None) -> tuple[ClipInfo, list[Frame]]:

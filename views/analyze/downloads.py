@@ -50,7 +50,7 @@ def render_downloads(report: ClipReport, source: analyze_state.ClipSource, key: 
         return
     try:
         with video_col, st.spinner("Drawing the boxes…"):
-            data = analyze_state.annotated_video(source, key, report)
+            path = analyze_state.annotated_video(source, key, report)
     except DFIError as err:
         video_col.error(f"Could not make the annotated video: {err.message}")
         return
@@ -60,7 +60,8 @@ def render_downloads(report: ClipReport, source: analyze_state.ClipSource, key: 
         return
     video_col.download_button(
         "Annotated video (MP4)",
-        data,
+        # Read from its temp file only when clicked (and in a thread of its own), never held here.
+        path.read_bytes,
         f"{stem}.annotated.mp4",
         "video/mp4",
         key="download_video",

@@ -86,7 +86,12 @@ def _analyse(source: analyze_state.ClipSource, key: tuple) -> ClipReport:
     """Run the analysis with a live progress display per stage."""
     names = {card.id: card.display_name for card in models.list_models()}
     with st.status(f"Analysing {source.name}…", expanded=True) as status:
-        bar = st.progress(0.0, text="Getting the detectors ready (only slow the first time)")
+        if not loaded.preload_done():
+            # The server started loading them at start-up; say so rather than seem stuck.
+            bar = st.progress(0.0, text=f"Loading detectors… (started {loaded.preload_elapsed():.0f} s ago)")
+            loaded.wait_for_preload()
+        else:
+            bar = st.progress(0.0, text="Getting the detectors ready (only slow the first time)")
         loaded.warm_up(key[2])
 
         def progress(stage: str, fraction: float) -> None:
@@ -141,6 +146,17 @@ def _results(report: ClipReport, source: analyze_state.ClipSource, key: tuple, n
     render_downloads(report, source, key)
 
 
+@st.fragment(run_every=1.0)
+def _loading_note() -> None:
+    """ "Loading detectors…" while the server's start-up loading runs; the page redraws when done.
+
+    A fragment polling once a second, so the page is usable meanwhile (nothing here blocks).
+    """
+    if loaded.preload_done():
+        st.rerun(scope="app")
+    st.caption(f":material/hourglass_top: Loading detectors… ({loaded.preload_elapsed():.0f} s so far)")
+
+
 def _page() -> None:
     """Inputs, then either a prompt, or the report of the chosen clip."""
     st.title("Is this face real or a deepfake?")
@@ -152,8 +168,8 @@ def _page() -> None:
     source = analyze_state.chosen_source(uploaded)
     if source is None:
         st.info("Upload a clip above, or press **Try a sample clip** to see how it works.", icon=":material/upload:")
-        with st.spinner("Getting the detectors ready…"):
-            loaded.warm_up(model_ids)  # so the first clip does not wait for model loading
+        if not loaded.preload_done():
+            _loading_note()
     elif not model_ids:
         st.warning("Pick at least one detector under **Options** to analyse the clip.")
     else:

@@ -11,8 +11,9 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
+import shutil
 import tempfile
+import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from core.errors import DFIError
 from core.settings import SAMPLES_DIR, Settings, get_settings
 from core.types import ClipReport
 from views.common.loaded import loaded_model, weights_fingerprint
-from views.common.upload import UPLOAD_TYPES, ClipSource, clip_file, safe_upload_name  # noqa: F401
+from views.common.upload import UPLOAD_TYPES, ClipSource, SpooledUpload, clip_file, safe_upload_name  # noqa: F401
 
 log = logging.getLogger(__name__)
 # Widget keys (tests address widgets by these) and session_state slots.
@@ -40,12 +41,14 @@ HEATMAPS_TOGGLE_KEY = "show_heatmaps"
 HEATMAPS_ZIP_KEY = "download_heatmaps"
 SOURCE_KEY = "dfi_source"  # "upload" or "sample": whichever the user chose last wins
 REPORT_KEY = "dfi_report"  # (request key, ClipReport, note on how it was obtained) on screen
-ANNOTATED_KEY = "dfi_annotated"  # (request key, mp4 bytes)
-UPLOAD_HASH_KEY = "dfi_upload_hash"  # (upload file_id, sha256): hash an upload once, not per rerun
+ANNOTATED_KEY = "dfi_annotated"  # (request key, AnnotatedVideo): the mp4 in a private temp file
+UPLOAD_HASH_KEY = "dfi_upload_hash"  # (upload file_id, SpooledUpload): hash and spool an upload once
 SAMPLE_CLIP = SAMPLES_DIR / "astronaut_zoom.mp4"
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+# 16 reports: each keeps its crops at most KEEP_CROP_SIDE (256 px) on a side, so at most 128 x 192 KB
+# = 25 MB per report, 400 MB for the whole store in the worst case (4K close-ups, 128 frames).
+@st.cache_data(show_spinner=False, max_entries=16)
 def _stored_report(
     sha256: str, frames: int, model_ids: tuple[str, ...], fingerprint: str, _report: ClipReport | None = None
 ) -> ClipReport:
@@ -137,22 +140,26 @@ def has_annotated(key: tuple) -> bool:
     return held is not None and held[0] == key
 
 
-def annotated_video(source: ClipSource, key: tuple, report: ClipReport) -> bytes:
-    """The annotated mp4 for the report on screen, made once per session and request."""
-    held = st.session_state.get(ANNOTATED_KEY)
-    if held is not None and held[0] == key:
-        return held[1]
-    fd, out_name = tempfile.mkstemp(suffix=".mp4", prefix="dfi-annotated-")
-    os.close(fd)
-    out = Path(out_name)
-    try:
+class AnnotatedVideo:
+    """An annotated mp4 in a private temp file (not bytes in session_state); removed with this object."""
+
+    def __init__(self, source: ClipSource, report: ClipReport):
+        folder = Path(tempfile.mkdtemp(prefix="dfi-annotated-"))  # mode 0700
+        self._finalizer = weakref.finalize(self, shutil.rmtree, folder, True)
+        self.path = folder / "annotated.mp4"
         with clip_file(source) as path:
-            write_annotated_video(report, path, out)
-        data = out.read_bytes()
-    finally:
-        out.unlink(missing_ok=True)
-    st.session_state[ANNOTATED_KEY] = (key, data)
-    return data
+            write_annotated_video(report, path, self.path)
+
+
+def annotated_video(source: ClipSource, key: tuple, report: ClipReport) -> Path:
+    """The annotated mp4 file for the report on screen, made once per session and request."""
+    held = st.session_state.get(ANNOTATED_KEY)
+    if held is not None and held[0] == key and held[1].path.is_file():
+        return held[1].path
+    st.session_state.pop(ANNOTATED_KEY, None)  # the previous clip's video goes first
+    video = AnnotatedVideo(source, report)
+    st.session_state[ANNOTATED_KEY] = (key, video)
+    return video.path
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -214,14 +221,15 @@ def chosen_source(uploaded) -> ClipSource | None:
     if choice == "sample" and SAMPLE_CLIP.is_file():
         return ClipSource(name=SAMPLE_CLIP.name, path=SAMPLE_CLIP)
     if uploaded is not None:
-        data = uploaded.getvalue()
-        # Every click reruns the page; hashing a 200 MB upload each time would be felt.
+        # Every click reruns the page: hash the upload and write its temp file once, when it
+        # arrives, then let the bytes go (Streamlit's uploader keeps its own copy meanwhile).
         file_id = getattr(uploaded, "file_id", None)
         held = st.session_state.get(UPLOAD_HASH_KEY)
-        if file_id is None or held is None or held[0] != file_id:
-            held = (file_id, hashlib.sha256(data).hexdigest())
+        if file_id is None or held is None or held[0] != file_id or not held[1].path.is_file():
+            st.session_state.pop(UPLOAD_HASH_KEY, None)  # the previous upload's file goes first
+            held = (file_id, SpooledUpload(uploaded.name, uploaded.getvalue()))
             st.session_state[UPLOAD_HASH_KEY] = held
-        return ClipSource(name=uploaded.name, data=data, known_sha256=held[1])
+        return dataclasses.replace(held[1].source(), name=uploaded.name)
     return None
 
 

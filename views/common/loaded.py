@@ -2,6 +2,13 @@
 
 ``st.cache_resource`` keeps one loaded instance per card id (inference only, so sharing between
 sessions is safe). Pages ask here and never touch the cache directly.
+
+:func:`start_preload` (called by app.py on every run, acting once per process) loads MTCNN and the
+default detectors in a background thread, so the first visitor's first clip does not wait for
+TensorFlow and the weights (about 10 s on a 2-core CPU); pages ask :func:`preload_done` to say
+"Loading detectors…" honestly meanwhile. It fills the same process-wide caches the pages use
+(``models.load_model`` and ``faces.get_detector``, each built once behind a lock), so a page that
+asks for a detector the thread is still loading waits for that one load, never makes a second.
 """
 
 from __future__ import annotations
@@ -9,6 +16,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
+import threading
+import time
 from collections.abc import Sequence
 
 import streamlit as st
@@ -18,6 +28,73 @@ from core.engine import faces
 from core.errors import DFIError
 from core.settings import Settings, get_settings
 from views.common.upload import UPLOAD_TYPES, ClipSource, clip_file, safe_upload_name  # noqa: F401
+
+log = logging.getLogger(__name__)
+
+
+class Preload:
+    """The background loading of MTCNN and the default detectors: started once per process."""
+
+    def __init__(self, model_ids: Sequence[str]):
+        self.model_ids = tuple(model_ids)
+        self.started = time.monotonic()
+        self.loaded: set[str] = set()
+        self.done = threading.Event()
+        self.seconds: float | None = None  # how long it took, once done
+
+    def run(self) -> None:
+        try:
+            faces.get_detector()
+            for card_id in self.model_ids:
+                try:
+                    models.load_model(card_id)
+                    self.loaded.add(card_id)
+                except DFIError as err:  # its card shows why when analysed
+                    log.info("preload: %s is unavailable: %s", card_id, err.message)
+        except Exception:  # noqa: BLE001 - a page then loads on demand and shows the real error
+            log.exception("preloading the detectors failed")
+        finally:
+            self.seconds = time.monotonic() - self.started
+            self.done.set()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+_preload_lock = threading.Lock()
+_preload: Preload | None = None
+
+
+def start_preload(settings: Settings | None = None) -> Preload:
+    """Start loading MTCNN and the default detectors in a daemon thread, once per process.
+
+    Returns at once (the first page is not delayed); later calls return the same Preload.
+    """
+    global _preload
+    with _preload_lock:
+        if _preload is None:
+            try:
+                ids = models.default_model_ids(settings or get_settings())
+            except DFIError:  # a broken card: the sidebar says so; load only MTCNN
+                ids = []
+            _preload = Preload(ids)
+            threading.Thread(target=_preload.run, name="dfi-preload", daemon=True).start()
+        return _preload
+
+
+def preload_done() -> bool:
+    """Whether the background loading has finished (True when none was started)."""
+    return _preload is None or _preload.done.is_set()
+
+
+def preload_elapsed() -> float:
+    """Seconds since the background loading started (0 when none was)."""
+    return 0.0 if _preload is None else _preload.elapsed()
+
+
+def wait_for_preload(timeout: float | None = None) -> bool:
+    """Block until the background loading is done (or ``timeout``); True when it is."""
+    return _preload is None or _preload.done.wait(timeout)
 
 
 @st.cache_resource(show_spinner=False)
@@ -45,7 +122,7 @@ def loaded_model(card_id: str):
 
 def is_loaded(card_id: str) -> bool:
     """Whether this server already holds the card's detector in memory (loads nothing)."""
-    return card_id in _loaded_ids()
+    return card_id in _loaded_ids() or (_preload is not None and card_id in _preload.loaded)
 
 
 @st.cache_resource(show_spinner=False)

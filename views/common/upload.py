@@ -1,5 +1,9 @@
 """The clip a page analyses: uploaded bytes or a file on disk, and its private temp copy.
 
+An upload is spooled to its private temp file once (:func:`spool_upload`), when it arrives; every
+later action (analysis, annotated video) reads that file, so no session holds a second copy of the
+bytes nor writes a new one per action. The file is removed when the session lets go of it.
+
 No Streamlit here: the caches and session_state keys that hold a ClipSource stay in
 ``views/common/state.py``, which re-exports these names for the pages.
 """
@@ -11,6 +15,7 @@ import os
 import re
 import shutil
 import tempfile
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -62,6 +67,33 @@ def clip_file(source: ClipSource) -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+class SpooledUpload:
+    """An upload written once to a private temp file; the file goes when this object does.
+
+    The folder is removed by a finalizer when the object is garbage-collected (its session replaced
+    the upload, or the session ended) or at interpreter exit, whichever comes first.
+    """
+
+    def __init__(self, name: str, data: bytes):
+        self.name = name
+        self.sha256 = hashlib.sha256(data).hexdigest()
+        self.size = len(data)
+        folder = Path(tempfile.mkdtemp(prefix="dfi-upload-"))  # mode 0700
+        self._finalizer = weakref.finalize(self, shutil.rmtree, folder, True)
+        self.path = folder / safe_upload_name(name)
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+
+    def source(self) -> ClipSource:
+        """The ClipSource of this upload: its file, under the user's own name, hash known."""
+        return ClipSource(name=self.name, path=self.path, known_sha256=self.sha256)
+
+    def remove(self) -> None:
+        """Delete the file now (also safe to call twice)."""
+        self._finalizer()
 
 
 def safe_upload_name(name: str) -> str:
