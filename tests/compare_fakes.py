@@ -1,8 +1,10 @@
 """Helpers for the Compare tests: a labelled folder of placeholder clips and a fast, fake analyzer.
 
 The fake replaces only ``core.engine.analysis.load_models`` and ``core.engine.analysis.analyze_loaded`` (the two
-slow calls ``core.evaluation.evaluate.evaluate`` makes), so the real evaluation code — clip discovery, the
-per-clip rows, the metrics, the ROC points, the progress callback — runs on scores the test chose.
+slow calls a scan worker makes; ``core.scan.evaluate.evaluate`` runs one worker in its own process by default),
+so the real evaluation code — clip discovery, the scan with its RESULTS folder, the per-clip rows, the metrics,
+the ROC points, the progress callback — runs on scores the test chose. Its reports give the dfi.report/1 fields
+that evaluation reads.
 """
 
 from __future__ import annotations
@@ -16,12 +18,15 @@ FRAMES_PER_CLIP = 4
 
 
 def make_labelled_folder(root: Path, name: str, real: list[str], fake: list[str]) -> Path:
-    """``root/name/real/<clip>.mp4`` and ``root/name/fake/<clip>.mp4`` (a few placeholder bytes each)."""
+    """``root/name/real/<clip>.mp4`` and ``root/name/fake/<clip>.mp4`` (a few placeholder bytes each).
+
+    Each clip's bytes name it: a scan knows clips by their sha256, and identical files would be one clip.
+    """
     folder = root / name
     for label, clips in (("real", real), ("fake", fake)):
         (folder / label).mkdir(parents=True, exist_ok=True)
         for clip in clips:
-            (folder / label / f"{clip}.mp4").write_bytes(b"not decoded: the analysis is faked")
+            (folder / label / f"{clip}.mp4").write_bytes(f"not decoded: the analysis of {clip} is faked".encode())
     return folder
 
 
@@ -74,18 +79,18 @@ class FakeAnalysis:
         for item in loaded:
             p = None if wanted == "no_face" or item.detector is None else wanted[item.card.id]
             results.append(
-                SimpleNamespace(
-                    id=item.card.id,
-                    p_fake=p,
-                    seconds=0.01,
-                    verdict=SimpleNamespace(
-                        value="NO_FACE" if wanted == "no_face" else "UNAVAILABLE" if p is None else _verdict(p)
-                    ),
-                    frames=[] if p is None else [SimpleNamespace(p_fake=p)] * FRAMES_PER_CLIP,
-                )
+                {
+                    "id": item.card.id,
+                    "p_fake": p,
+                    "seconds": 0.01,
+                    "verdict": "NO_FACE" if wanted == "no_face" else "UNAVAILABLE" if p is None else _verdict(p),
+                    "frames": [] if p is None else [{"p_fake": p}] * FRAMES_PER_CLIP,
+                    "message": item.error,
+                }
             )
-        faces = [] if wanted == "no_face" else [object()] * FRAMES_PER_CLIP
-        return SimpleNamespace(status="no_faces" if wanted == "no_face" else "ok", faces=faces, models=results)
+        faces = [] if wanted == "no_face" else [{}] * FRAMES_PER_CLIP
+        data = {"status": "no_faces" if wanted == "no_face" else "ok", "faces": faces, "models": results}
+        return SimpleNamespace(to_dict=lambda: data)
 
 
 # Two MesoNet cards on 3 real and 3 fake clips, plus one clip without a face and one broken file.

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from core.evaluation.compare import FolderError, folder_fingerprint, labelled_clips, labelled_folders, resolve_inside
-from core.evaluation.evaluate import evaluate
+from core.scan.evaluate import evaluate
 from tests.compare_fakes import FAKE, REAL, SCORES, FakeAnalysis, make_labelled_folder
 from views.figures.compare_charts import calibration_bins, calibration_figure, clip_at_point, roc_figure, scatter_figure
 from views.figures.compare_tables import clip_table, clips_csv, disagreements, metrics_table

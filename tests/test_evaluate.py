@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from core.__main__ import main
-from core.evaluation.evaluate import EvaluationError, evaluate, find_clips, restrict_to_split
+from core.evaluation.evaluate import EvaluationError, find_clips, restrict_to_split
 from core.evaluation.metrics import binary_metrics, equal_error_rate, roc_points
+from core.scan.evaluate import evaluate
 from tests import clipgen
 
 # --- metrics -----------------------------------------------------------------------------------

@@ -103,3 +103,25 @@ def test_a_worker_killed_mid_scan_is_restarted_and_every_clip_is_counted_once(cl
     paths = _journal_paths(out)
     assert len(paths) == 6 and set(paths.values()) == {1}
     assert killed[0] not in _actor_pids(cluster)  # the scan ended: its actors are gone, the killed one too
+
+
+def test_evaluate_on_the_cluster_measures_the_same_scores_as_here(cluster, shared_data, tmp_path):
+    from core.scan.evaluate import evaluate
+
+    data = tmp_path / "labelled"
+    link_clips(shared_data, data, [SHARED_CLIPS[0], SHARED_CLIPS[4]])
+    here = evaluate(data, ["meso4.dfi2"], frames=4)
+    there = evaluate(data, ["meso4.dfi2"], frames=4, ray_address=cluster)
+    assert there["counts"] == here["counts"] == {
+        "clips": 2,
+        "real": 1,
+        "fake": 1,
+        "analysed": 2,
+        "no_face": 0,
+        "errors": 0,
+    }
+    scores = {c["path"]: c["p_fake"]["meso4.dfi2"] for c in here["clips"]}
+    for clip in there["clips"]:
+        assert clip["p_fake"]["meso4.dfi2"] == pytest.approx(scores[clip["path"]], abs=1e-6)
+    assert there["models"][0]["video"]["auc"] == here["models"][0]["video"]["auc"]
+    assert not any((tmp_path.parent).glob("cache*/scans/evaluate-*"))  # the temporary RESULTS are gone

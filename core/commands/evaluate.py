@@ -1,6 +1,8 @@
-"""``python -m core evaluate --data DIR [--models ID,ID] [--frames N] [--json PATH|-] [--dataset D --split S]``.
+"""``python -m core evaluate --data DIR [--models ID,ID] [--frames N] [--json PATH|-] [--dataset D --split S] [--workers N] [--ray ADDRESS] [--out RESULTS]``.
 
-Analyses every clip under DIR/real and DIR/fake with each model (loaded once) and prints, per
+Analyses every clip under DIR/real and DIR/fake with each model through the scan engine (worker
+processes on this computer, or a Ray cluster with ``--ray``; ``--out`` keeps the per-clip reports
+and resumes an interrupted evaluation) and prints, per
 model, video-level AUC, accuracy at the card's threshold, log loss, EER, confusion matrix and
 frame-level AUC, plus the clips that had no face or failed. ``--dataset D --split test`` keeps only
 the clips that the face-crop dataset D (made from DIR) held out in that split. ``--json`` writes
@@ -45,6 +47,19 @@ def register(subparsers) -> None:
     p.add_argument("--dataset", type=Path, metavar="D", help="face-crop dataset made from DIR (with --split)")
     p.add_argument("--split", metavar="S", help="evaluate only the clips D put in this split")
     p.add_argument("--json", dest="json_out", metavar="PATH|-", help="write the result JSON ('-' = stdout only)")
+    p.add_argument(
+        "--workers",
+        type=positive_int(1024),
+        default=None,
+        help="worker processes (default: one per core, as many as the memory holds)",
+    )
+    p.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        default=settings.ray_address or None,
+        help="run on this Ray cluster (its dashboard address; default DFI_RAY_ADDRESS; none = this computer)",
+    )
+    p.add_argument("--out", type=Path, metavar="RESULTS", help="keep the scan's reports here (and resume from them)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
@@ -97,8 +112,11 @@ def run(args: argparse.Namespace) -> int:
     json_to_stdout = args.json_out == "-"
     if args.json_out and not json_to_stdout and not Path(args.json_out).resolve().parent.is_dir():
         raise UsageError(f"cannot write {args.json_out}: its folder does not exist")
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"cannot keep the reports in {args.out}: it is a file, not a folder")
     settings = load_settings()
-    from core.evaluation.evaluate import evaluate, find_clips, restrict_to_split
+    from core.evaluation.evaluate import find_clips, restrict_to_split
+    from core.scan.evaluate import evaluate
 
     clips = find_clips(args.data)
     if args.dataset is not None:
@@ -112,6 +130,9 @@ def run(args: argparse.Namespace) -> int:
             clips=clips,
             aggregation=args.aggregation,
             show_progress=not args.no_progress,
+            workers=args.workers,
+            ray_address=args.ray or None,
+            out=None if args.out is None else args.out.resolve(),
         )
     text = json.dumps(result, indent=2)
     if json_to_stdout:

@@ -1,23 +1,25 @@
-"""Evaluate models on a labelled folder of clips: ``python -m core evaluate``.
+"""Evaluation of models on a labelled folder of clips (``python -m core evaluate``): the measuring half.
 
-Every clip under ``DIR/real`` and ``DIR/fake`` goes through the analyzer (models loaded once),
-exactly as the app would analyse it; then per model: video-level AUC, accuracy at the card's
-threshold, log loss, EER, confusion matrix, ROC points, and frame-level AUC over every scored
-crop. Clips with no face or that fail are listed and counted, never silently dropped: a model's
+Which clips (``DIR/real``, ``DIR/fake``) and, once each has been analysed, per model: video-level
+AUC, accuracy at the card's threshold, log loss, EER, confusion matrix, ROC points, and frame-level
+AUC over every scored crop. Clips with no face or that fail are listed and counted, never silently dropped: a model's
 video metrics cover the clips it scored, and ``counts`` says how many that is.
+
+The analysing half is the scan engine: :func:`core.scan.evaluate.evaluate` scans the clips (on
+this computer or a Ray cluster, exactly as the app would analyse each one) and hands every clip's
+report to :func:`clip_row`, then :func:`summarise` measures. It lives above this layer because the
+scan's backends (the jobs layer's Ray helpers) do.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 from core.data.datasets import LABELS, read_csv_rows
 from core.errors import DFIError
 from core.evaluation.metrics import binary_metrics, roc_points
-from core.settings import VIDEO_EXTENSIONS, Settings, get_settings
+from core.settings import VIDEO_EXTENSIONS
 
 EVALUATION_SCHEMA = "dfi.evaluation/1"
 
@@ -66,87 +68,50 @@ def restrict_to_split(
     return kept
 
 
-def _clip_row(path: Path, label: int, data_dir: Path) -> dict:
-    return {
-        "path": path.relative_to(data_dir).as_posix(),
+def clip_row(
+    path: Path, label: int, data_dir: Path, status: str, report: dict | None, error: str | None, seconds
+) -> dict:
+    """One clip's evaluation row from its scan outcome (core.scan): status, its error, its report.
+
+    Args:
+        path: the clip; ``data_dir``: the labelled folder it is in (the row names it relative to that).
+        label: 0 real, 1 fake.
+        status: "ok", "no_face" or "error" (a scan row's status).
+        report: the clip's dfi.report/1 dict, None for an error.
+        error: the one-line error of a clip that could not be analysed.
+        seconds: the clip's wall seconds, as the scan measured them.
+    """
+    row = {
+        "path": Path(path).relative_to(data_dir).as_posix(),
         "label": label,
-        "status": "error",
-        "message": None,
-        "seconds": None,
+        "status": status,
+        "message": error,
+        "seconds": None if seconds is None else round(float(seconds), 3),
         "faces": 0,
         "p_fake": {},
         "verdict": {},
     }
+    if report is not None:
+        row["faces"] = len(report.get("faces", []))
+        for result in report.get("models", []):
+            row["p_fake"][result["id"]] = result["p_fake"]
+            row["verdict"][result["id"]] = result["verdict"]
+            row.setdefault("_frames", {})[result["id"]] = [f["p_fake"] for f in result.get("frames", [])]
+            row.setdefault("_seconds", {})[result["id"]] = result.get("seconds", 0.0)
+            if result["verdict"] == "UNAVAILABLE":
+                row.setdefault("_unavailable", {})[result["id"]] = result.get("message")
+    return row
 
 
-def evaluate(
-    data_dir: Path,
-    model_ids: Sequence[str] | None = None,
-    frames: int = 32,
-    settings: Settings | None = None,
-    clips: list[tuple[Path, int]] | None = None,
-    aggregation: str = "mean",
-    show_progress: bool = False,
-    on_clip: Callable[[dict], None] | None = None,
-) -> dict:
-    """Analyse every clip with the models and compute their metrics.
-
-    Args:
-        data_dir: folder with ``real/`` and ``fake/`` clips.
-        model_ids: card ids; None = the registry's defaults (one per family).
-        frames: frames sampled per clip.
-        settings: defaults to get_settings().
-        clips: evaluate only these (clip, label) pairs (e.g. from :func:`restrict_to_split`).
-        aggregation: per-track aggregation used by the analyzer ("mean", "median", "max").
-        show_progress: tqdm bar on stderr.
-        on_clip: called with each clip's row as soon as it is done (for a live UI).
-
-    Returns:
-        The ``dfi.evaluation/1`` result (plain JSON types): ``models`` (metrics, ROC points),
-        ``clips`` (one row per clip with each model's p_fake), ``skipped``, ``counts``.
-
-    Raises:
-        EvaluationError: nothing to evaluate. UnknownModelError: a bad model id.
-    """
-    import models
-    from core.engine import analysis
-
-    settings = settings or get_settings()
-    data_dir = Path(data_dir)
-    clips = clips if clips is not None else find_clips(data_dir)
-    ids = list(model_ids) if model_ids else list(models.default_model_ids(settings))
-    cards = [models.get_card(i, settings) for i in ids]  # a bad id fails before any slow work
-    loaded = analysis.load_models(ids, settings)
-
-    from tqdm import tqdm
-
-    rows = []
-    for path, label in tqdm(clips, desc="evaluate", unit="clip", disable=not show_progress):
-        row = _clip_row(path, label, data_dir)
-        start = time.perf_counter()
-        try:
-            report = analysis.analyze_loaded(path, loaded, frames, settings, aggregation=aggregation)
-        except DFIError as exc:
-            row["message"] = exc.message
-        except Exception as exc:  # noqa: BLE001 — one broken clip must not end the evaluation
-            row["message"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        else:
-            row["status"] = "ok" if report.status == "ok" else "no_face"
-            row["faces"] = len(report.faces)
-            for result in report.models:
-                row["p_fake"][result.id] = result.p_fake
-                row["verdict"][result.id] = result.verdict.value
-                row.setdefault("_frames", {})[result.id] = [f.p_fake for f in result.frames]
-                row.setdefault("_seconds", {})[result.id] = result.seconds
-        row["seconds"] = round(time.perf_counter() - start, 3)
-        rows.append(row)
-        if on_clip:
-            on_clip({k: v for k, v in row.items() if not k.startswith("_")})
-    return _summarise(data_dir, cards, loaded, rows, frames, aggregation)
+def public_row(row: dict) -> dict:
+    """The row without its private working fields (frame scores, per-model seconds)."""
+    return {k: v for k, v in row.items() if not k.startswith("_")}
 
 
-def _model_entry(card, item, rows: list[dict]) -> dict:
+def _model_entry(card, rows: list[dict]) -> dict:
     scored = [r for r in rows if r["p_fake"].get(card.id) is not None]
+    unavailable = [r["_unavailable"][card.id] for r in rows if card.id in r.get("_unavailable", {})]
+    available = bool(scored) or not unavailable
     entry = {
         "id": card.id,
         "display_name": card.display_name,
@@ -154,8 +119,8 @@ def _model_entry(card, item, rows: list[dict]) -> dict:
         "threshold": float(card.threshold),
         "band": [float(card.band[0]), float(card.band[1])],
         "card_metrics": card.metrics,
-        "available": item.detector is not None,
-        "message": item.error,
+        "available": available,
+        "message": None if available else unavailable[0],
         "clips_scored": len(scored),
     }
     labels = [r["label"] for r in scored]
@@ -171,7 +136,12 @@ def _model_entry(card, item, rows: list[dict]) -> dict:
     return entry
 
 
-def _summarise(data_dir: Path, cards, loaded, rows: list[dict], frames: int, aggregation: str) -> dict:
+def summarise(data_dir: Path, cards, rows: list[dict], frames: int, aggregation: str) -> dict:
+    """The ``dfi.evaluation/1`` result of the clips' rows (see :func:`clip_row`) for the models' cards.
+
+    A model counts as unavailable when it scored no clip and the reports say it could not run (its
+    weights are missing or broken, as every worker that loaded it found); the message is theirs.
+    """
     ok = [r for r in rows if r["status"] == "ok"]
     timed = [r["seconds"] for r in rows if r["status"] != "error"]
     result = {
@@ -189,7 +159,7 @@ def _summarise(data_dir: Path, cards, loaded, rows: list[dict], frames: int, agg
             "errors": sum(r["status"] == "error" for r in rows),
         },
         "mean_seconds_per_clip": round(sum(timed) / len(timed), 3) if timed else None,
-        "models": [_model_entry(card, item, rows) for card, item in zip(cards, loaded)],
+        "models": [_model_entry(card, rows) for card in cards],
         "skipped": [
             {
                 "path": r["path"],
@@ -201,5 +171,5 @@ def _summarise(data_dir: Path, cards, loaded, rows: list[dict], frames: int, agg
             if r["status"] != "ok"
         ],
     }
-    result["clips"] = [{k: v for k, v in r.items() if not k.startswith("_")} for r in rows]
+    result["clips"] = [public_row(r) for r in rows]
     return result

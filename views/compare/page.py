@@ -1,7 +1,8 @@
 """Compare page: run two or more detectors over a labelled folder and set their results side by side.
 
-Thin on purpose: read the widgets, get one evaluation (views/common/state.py: this session, the server cache,
-or core.evaluation.evaluate with a live progress bar and a Stop button), render it (views/compare/results.py).
+Thin on purpose: read the widgets, get one evaluation (views/compare/state.py: this session, the server cache,
+or the scan engine's core.scan.evaluate with a live progress bar and a Stop button, here or on the configured
+Ray cluster), render it (views/compare/results.py).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 
 FRAME_CHOICES = (8, 16, 24, 32, 48, 64)
 OTHER_FOLDER = "Another folder inside the data folder…"
+HERE = "This computer"
 
 
 def folder_choices(settings) -> dict[str, Path]:
@@ -75,10 +77,29 @@ def _controls(settings) -> tuple[list[str], Path | None, int]:
     return model_ids, resolve_inside(settings.data_root, typed), int(frames)
 
 
-def _evaluate(key: tuple, clips) -> dict:
+def _where(settings) -> str | None:
+    """The Ray address to compare on, or None for this computer (a choice only when one is configured).
+
+    Only ``DFI_RAY_ADDRESS`` is offered: a page never sends work to an address someone typed.
+    """
+    if not settings.ray_address:
+        return None
+    cluster = f"Ray cluster ({settings.ray_address})"
+    picked = st.radio(
+        "Where to analyse the clips",
+        [HERE, cluster],
+        key=compare_state.COMPARE_WHERE_KEY,
+        horizontal=True,
+        help="The cluster must reach the labelled folder and the cache folder at the same paths as this computer.",
+    )
+    return settings.ray_address if picked == cluster else None
+
+
+def _evaluate(key: tuple, clips, ray_address: str | None = None) -> dict:
     """Run the evaluation with a live progress bar and a Stop button; returns the result."""
     names = {card.id: card.display_name for card in models.list_models()}
-    with st.status(f"Comparing {len(key[2])} detectors on {len(clips)} clips…", expanded=True) as status:
+    where = " on the Ray cluster" if ray_address else ""
+    with st.status(f"Comparing {len(key[2])} detectors on {len(clips)} clips{where}…", expanded=True) as status:
         st.button(
             "Stop",
             key=compare_state.COMPARE_STOP_KEY,
@@ -94,7 +115,7 @@ def _evaluate(key: tuple, clips) -> dict:
                 done / len(clips), text=f"{done} of {len(clips)} clips done ({row['path']}); about {left:.0f} s left"
             )
 
-        result = compare_state.run_comparison(key, clips, on_clip)
+        result = compare_state.run_comparison(key, clips, on_clip, ray_address)
         status.update(
             label=f"Compared on {len(clips)} clips in {time.perf_counter() - started:.0f} s",
             state="complete",
@@ -132,9 +153,10 @@ def _page() -> None:
     if result is None:
         n_real = sum(label == 0 for _, label in clips)
         st.write(f"**{len(clips)} clips** ({n_real} real, {len(clips) - n_real} fake) in `{folder}`.")
+        ray_address = _where(settings)
         if not st.button("Compare", key=compare_state.COMPARE_RUN_KEY, type="primary", icon=":material/play_arrow:"):
             return
-        result, note = _evaluate(key, clips), "just compared"
+        result, note = _evaluate(key, clips, ray_address), "just compared"
     compare_state.remember_comparison(key, result, note)
     render_results(result, key, note)
 

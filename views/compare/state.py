@@ -1,6 +1,7 @@
 """The Compare page's state: widget keys, session_state slots, the evaluation cache and the
 selection callbacks. The evaluation runs outside the cached function (as the Analyze page's
-analysis does) so its progress bar is live.
+analysis does) so its progress bar is live; it goes through the scan engine (core.scan.evaluate),
+in this server's process (whose detectors stay loaded between runs) or on the configured Ray cluster.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ COMPARE_MODELS_KEY = "compare_models"
 COMPARE_FOLDER_KEY = "compare_folder"
 COMPARE_FOLDER_TEXT_KEY = "compare_folder_text"
 COMPARE_FRAMES_KEY = "compare_frames"
+COMPARE_WHERE_KEY = "compare_where"
 COMPARE_RUN_KEY = "compare_run"
 COMPARE_STOP_KEY = "compare_stop"
 COMPARE_A_KEY = "compare_model_a"
@@ -77,15 +79,18 @@ def remember_comparison(key: tuple, result: dict, note: str) -> None:
     st.session_state[COMPARE_RESULT_KEY] = (key, result, note)
 
 
-def run_comparison(key: tuple, clips, on_clip: Callable[[dict, int], None]) -> dict:
+def run_comparison(key: tuple, clips, on_clip: Callable[[dict, int], None], ray_address: str | None = None) -> dict:
     """Evaluate the models on the clips, store the result under ``key`` and return it.
 
-    ``on_clip(row, clips_done)`` is called after each clip. A click on the page during the run (its Stop button, or
-    any other widget) makes Streamlit stop this script at the next element update, i.e. when
-    ``on_clip`` redraws the progress bar: that is how the run is cancelled between clips. The
-    running marker set here then tells the next run that the evaluation was stopped.
+    ``on_clip(row, clips_done)`` is called after each clip. ``ray_address`` (the configured
+    cluster, never a typed one) runs the scan there; its progress arrives as the job writes it.
+    A click on the page during the run (its Stop button, or any other widget) makes Streamlit stop
+    this script at the next element update, i.e. when ``on_clip`` redraws the progress bar: that is
+    how the run is cancelled between clips (a scan on the cluster is stopped with it: the engine
+    stops the job when it is interrupted). The running marker set here then tells the next run
+    that the evaluation was stopped.
     """
-    from core.evaluation.evaluate import evaluate
+    from core.scan.evaluate import evaluate
 
     folder, _, model_ids, frames, _ = key
     st.session_state[COMPARE_RUNNING_KEY] = {"done": 0, "total": len(clips)}
@@ -95,7 +100,7 @@ def run_comparison(key: tuple, clips, on_clip: Callable[[dict, int], None]) -> d
         on_clip(row, st.session_state[COMPARE_RUNNING_KEY]["done"])
 
     try:
-        result = evaluate(Path(folder), list(model_ids), frames, clips=clips, on_clip=counted)
+        result = evaluate(Path(folder), list(model_ids), frames, clips=clips, on_clip=counted, ray_address=ray_address)
     except Exception:
         # A failure (not a stop, which is a BaseException) is reported as such, not as "stopped".
         st.session_state.pop(COMPARE_RUNNING_KEY, None)
