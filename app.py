@@ -36,6 +36,7 @@ page = st.navigation(
             url_path="models",
         ),
         st.Page("views/train/page.py", title="Train a detector", icon=":material/school:", url_path="train"),
+        st.Page("views/scan/page.py", title="Scan a folder", icon=":material/folder_open:", url_path="scan"),
     ]
 )
 sidebar.render()

@@ -173,3 +173,25 @@ def _members(archive: Path) -> Iterator[list[tuple[str, int, Callable[[], IO[byt
             yield found
     except (zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
         raise SourceError(f"{archive.name} is not a readable archive ({exc})") from None
+
+
+def folder_inside(root: Path, folder: str | Path) -> Path:
+    """``folder`` (absolute, or relative to ``root``) with symlinks resolved, if it is a folder inside ``root``.
+
+    The Scan page accepts only these: a typed ``../`` or a link out of the data root is refused.
+    Clips inside an accepted folder may still be links to elsewhere (whoever runs the data root put
+    them there), as on the Compare page.
+
+    Raises:
+        SourceError: empty, outside the root, or not an existing folder.
+    """
+    text = str(folder).strip()
+    if not text:
+        raise SourceError("type the name of a folder inside the data folder")
+    root_real = Path(root).resolve()
+    candidate = (root_real / Path(text).expanduser()).resolve()
+    if not candidate.is_relative_to(root_real):
+        raise SourceError(f"{text} is outside the data folder ({root_real}); only folders inside it can be scanned")
+    if not candidate.is_dir():
+        raise SourceError(f"there is no folder {text} inside the data folder ({root_real})")
+    return candidate
