@@ -4,7 +4,10 @@ Safety: an uploaded file is only ever read as *weights* (HDF5 arrays poured into
 project builds itself); ``keras.models.load_model`` is never called, so nothing in the file can
 define layers or run code. The bytes go to a private temp file (a fresh 0700 folder, the file 0600)
 that is removed as soon as the check ends. Files over ``Settings.max_weights_upload_mb`` are refused
-before anything reads them.
+before anything reads them. The file is parsed (libhdf5, Keras' loader, one forward pass) only in a
+child process (:mod:`models.weight_check`) with an address-space limit and a wall-clock timeout,
+so a crafted file that crashes the parser or makes it allocate without end costs a plain message,
+never the web server.
 
 Two formats are accepted, told apart by their contents rather than their names, because Keras picks
 its loader by the file suffix and the wrong one fails: the legacy Keras 2 ``save_weights`` HDF5
@@ -14,23 +17,29 @@ format (groups ``layers``/``vars``) as ``.weights.h5``.
 
 from __future__ import annotations
 
-import io
+import hashlib
+import json
+import logging
 import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
 import tempfile
-import warnings
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 from core.errors import DFIError
 from core.files import write_bytes_atomic
-from core.settings import Settings, get_settings
+from core.settings import PROJECT_ROOT, Settings, get_settings
 from models.architectures import ARCHITECTURES, FAMILY_OF, FAMILY_PREPROCESS
 from models.cards import OUTPUTS, CardError, card_from_dict, write_card
 from models.registry import get_card, list_models
+from models.weight_check import RESULT_PREFIX
 
+log = logging.getLogger(__name__)
 _TAG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 _FORMATS = {"legacy": (".h5", "Keras 2 weights file (.h5)"), "keras3": (".weights.h5", "Keras 3 weights file")}
 
@@ -63,40 +72,96 @@ def architecture_name(architecture: str) -> str:
     return arch.display_name if arch else architecture
 
 
-def _sniff_format(data: bytes) -> str:
-    """``legacy`` or ``keras3`` from the HDF5 layout; raises UserWeightsError for anything else."""
-    import h5py
+# What one check may use. Measured (CPU only, as the check runs): the child peaks at about 2.7 GB
+# of address space checking an Xception file (2.6 GB for MesoNet: TensorFlow reserves most of it
+# at import) and takes 10-25 s on 2 busy cores; the limits leave more than twice that.
+CHECK_MEMORY_LIMIT_BYTES = 6 * 1024**3
+CHECK_TIMEOUT_S = 120.0
 
+
+def _child_command(path: Path, architecture: str, memory_limit_bytes: int) -> list[str]:
+    """The checker's command line, an argument list (a function, so tests can put another child in)."""
+    return [sys.executable, "-m", "models.weight_check", str(path), architecture, str(memory_limit_bytes)]
+
+
+def _child_env() -> dict[str, str]:
+    """The server's environment, made predictable for the limit: no GPU (CUDA alone reserves more
+    address space than the limit, and a check needs none), two compute threads and two malloc
+    arenas (each thread's reservations count against the limit, and there is one per core)."""
+    return {
+        **os.environ,
+        "CUDA_VISIBLE_DEVICES": "",
+        "TF_NUM_INTRAOP_THREADS": "2",
+        "TF_NUM_INTEROP_THREADS": "2",
+        "MALLOC_ARENA_MAX": "2",
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
+    }
+
+
+def _run_check(path: Path, architecture: str, timeout_s: float, memory_limit_bytes: int) -> str:
+    """The format the child found in ``path``; raises UserWeightsError with its reason, or when it
+    crashed, ran out of its memory or time."""
     try:
-        with h5py.File(io.BytesIO(data), "r") as f:
-            if "layer_names" in f.attrs or ("model_weights" in f and "layer_names" in f["model_weights"].attrs):
-                return "legacy"
-            if "vars" in f or "layers" in f:
-                return "keras3"
-    except (OSError, ValueError):
-        raise UserWeightsError("this file is not a Keras weights file (it is not HDF5 data)") from None
-    raise UserWeightsError("this HDF5 file holds no Keras weights (no layer names, no saved layers)")
+        done = subprocess.run(
+            _child_command(path, architecture, memory_limit_bytes),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=timeout_s,
+            env=_child_env(),
+            cwd=PROJECT_ROOT,
+        )
+    except subprocess.TimeoutExpired:  # subprocess.run has killed the child by now
+        raise UserWeightsError(
+            f"checking this file took longer than {timeout_s:g} s and was stopped (is it really weights?)"
+        ) from None
+    lines = [
+        line.removeprefix(RESULT_PREFIX)
+        for line in done.stdout.decode(errors="replace").splitlines()
+        if line.startswith(RESULT_PREFIX)
+    ]
+    try:
+        result = json.loads(lines[-1]) if done.returncode == 0 and lines else None
+    except ValueError:
+        result = None
+    if isinstance(result, dict) and isinstance(result.get("error"), str):
+        raise UserWeightsError(result["error"])
+    if isinstance(result, dict) and result.get("format") in _FORMATS:
+        return result["format"]
+    code = done.returncode
+    how = f"signal {signal.Signals(-code).name}" if -code in signal.Signals._value2member_map_ else f"status {code}"
+    last = (done.stderr.decode(errors="replace").strip().splitlines() or ["(nothing on stderr)"])[-1]
+    log.warning("the weights checker stopped with %s: %s", how, last[:300])  # for whoever runs the server
+    raise UserWeightsError(
+        f"reading this file made the checker stop ({how}): it is damaged, or needs more memory than a check may use"
+    )
 
 
-def check_weights(data: bytes, architecture: str, settings: Settings | None = None) -> WeightsCheck:
-    """Validate uploaded bytes by building ``architecture`` and loading them into it, weights only.
+def check_weights(
+    data: bytes,
+    architecture: str,
+    settings: Settings | None = None,
+    *,
+    timeout_s: float = CHECK_TIMEOUT_S,
+    memory_limit_bytes: int = CHECK_MEMORY_LIMIT_BYTES,
+) -> WeightsCheck:
+    """Validate uploaded bytes by building ``architecture`` and loading them into it, weights only,
+    in a child process (see the module docstring).
 
     Args:
         data: the file's bytes.
         architecture: a key of ``models.ARCHITECTURES`` (``meso4``, ``mesoinception4``, ``xception``).
         settings: the size limit.
+        timeout_s: the child is killed after this long.
+        memory_limit_bytes: the child's address-space limit.
 
     Returns:
         The check: format, sha256 and size.
 
     Raises:
         UserWeightsError: too large or empty, unknown architecture, not a Keras weights file, weights
-            of another architecture, or weights that give no usable output.
+            of another architecture, weights that give no usable output, or a file whose check
+            crashed or ran out of its time or memory.
     """
-    import hashlib
-
-    import numpy as np
-
     settings = settings or get_settings()
     if architecture not in ARCHITECTURES:
         raise UserWeightsError(f"unknown architecture {architecture!r}: must be one of {', '.join(ARCHITECTURES)}")
@@ -107,31 +172,15 @@ def check_weights(data: bytes, architecture: str, settings: Settings | None = No
         raise UserWeightsError(
             f"the file is {len(data) / 2**20:.0f} MB; the limit is {settings.max_weights_upload_mb} MB"
         )
-    kind = _sniff_format(data)
     folder = Path(tempfile.mkdtemp(prefix="dfi-weights-"))
-    path = folder / f"upload{_FORMATS[kind][0]}"
+    path = folder / "upload"
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-        model = ARCHITECTURES[architecture].build()
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # Keras warns per skipped layer before it raises
-                model.load_weights(str(path))
-        except (ValueError, OSError, KeyError, TypeError) as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise UserWeightsError(
-                f"these weights do not fit the {architecture_name(architecture)} architecture ({reason}); "
-                "pick the architecture the file was trained for"
-            ) from None
+        kind = _run_check(path, architecture, timeout_s, memory_limit_bytes)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    # One forward pass on a mid-grey image: weights full of NaN load fine but can never give a score.
-    size = ARCHITECTURES[architecture].input_size
-    out = np.asarray(model.predict_on_batch(np.full((1, size, size, 3), 0.5, np.float32)), np.float64)
-    if out.size != 1 or not np.isfinite(out).all() or not 0.0 <= float(out.ravel()[0]) <= 1.0:
-        raise UserWeightsError("these weights load, but the model gives no usable score with them (not a probability)")
     return WeightsCheck(architecture, kind, hashlib.sha256(data).hexdigest(), len(data))
 
 
