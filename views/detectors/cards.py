@@ -18,8 +18,9 @@ STATE_WORDS = {
 }
 
 
-def render_card(card, status, is_default: bool, settings: Settings) -> None:
-    """A bordered box: name and state, facts in two columns, details, and a download button."""
+def render_card(card, status, is_default: bool, settings: Settings, can_change: bool = True) -> None:
+    """A bordered box: name and state, facts in two columns, details, and a download button (for
+    an admin: ``can_change``, see views/common/admin.py)."""
     with st.container(border=True, key=f"model_card_{card.id.replace('.', '_')}"):
         badge = " · :blue-badge[default]" if is_default else ""
         st.markdown(f"**{card.display_name}** `{card.id}`{badge}")
@@ -49,7 +50,7 @@ def render_card(card, status, is_default: bool, settings: Settings) -> None:
                 st.caption(f"Measured as: {card.metrics['protocol']}")
             st.markdown(card.description)
             st.caption(f"Created {card.created}" + (f" · card file {card.source}" if card.source else ""))
-        if not status.ok and card.weights.url and card.weights.sha256:
+        if can_change and not status.ok and card.weights.url and card.weights.sha256:
             _download(card, settings)
 
 

@@ -16,7 +16,7 @@ from core.engine.report_queries import FAMILY_NAMES
 from core.errors import DFIError
 from core.settings import get_settings
 from models.defaults import read_default_choices, set_default_choice
-from views.common import loaded
+from views.common import admin, loaded
 from views.detectors import state as detectors_state
 from views.detectors.cards import render_card
 from views.detectors.upload import render_upload
@@ -29,13 +29,16 @@ AUTOMATIC = "automatic"
 def _save_default(family: str) -> None:
     """Default picker callback: remember the choice (or forget it for 'automatic')."""
     value = st.session_state[detectors_state.default_key(family)]
+    if not admin.is_admin():  # the picker is disabled for visitors; checked again here
+        detectors_state.models_notice("error", "The default was not changed: only an admin of this server can")
+        return
     try:
         set_default_choice(family, None if value == AUTOMATIC else value)
     except DFIError as err:  # e.g. the card file was removed since the page was drawn
         detectors_state.models_notice("error", f"The default was not changed: {err.message}")
 
 
-def _default_picker(family: str, members: list, in_use: str | None, settings) -> None:
+def _default_picker(family: str, members: list, in_use: str | None, settings, can_change: bool) -> None:
     """The family's default choice; says which card is actually used and why, when it differs."""
     chosen = read_default_choices(settings).get(family)
     options = [AUTOMATIC, *(card.id for card in members)]
@@ -49,6 +52,7 @@ def _default_picker(family: str, members: list, in_use: str | None, settings) ->
         key=detectors_state.default_key(family),
         on_change=_save_default,
         args=(family,),
+        disabled=not can_change,
         help="Used by the Analyze and Compare pages unless you pick others there.",
     )
     if chosen in names and chosen != in_use:
@@ -69,6 +73,7 @@ def _page() -> None:
         st.error(notice, icon=":material/error:")
     elif notice:
         st.success(notice, icon=":material/check_circle:")
+    can_change = admin.require("change the detectors (defaults, downloads, your own weights)")
     settings = get_settings()
     overview = loaded.model_overview(settings)
     defaults = models.default_model_ids(settings)
@@ -76,11 +81,11 @@ def _page() -> None:
         members = [(card, status) for card, status in overview if card.family == family]
         st.header(FAMILY_NAMES.get(family, family))
         in_use = next((i for i in defaults if any(card.id == i for card, _ in members)), None)
-        _default_picker(family, [card for card, _ in members], in_use, settings)
+        _default_picker(family, [card for card, _ in members], in_use, settings, can_change)
         for card, status in members:
-            render_card(card, status, card.id == in_use, settings)
+            render_card(card, status, card.id == in_use, settings, can_change=can_change)
     st.divider()
-    render_upload(settings)
+    render_upload(settings, can_change=can_change)
 
 
 try:

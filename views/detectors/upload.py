@@ -12,14 +12,21 @@ from views.detectors import state as detectors_state
 OUTPUT_WORDS = {"p_fake": "the chance the face is FAKE", "p_real": "the chance the face is REAL"}
 
 
-def render_upload(settings: Settings) -> None:
-    """The uploader, the architecture, the check result, then the card form and the Save button."""
+def render_upload(settings: Settings, can_change: bool = True) -> None:
+    """The uploader, the architecture, the check result, then the card form and the Save button.
+
+    Only for an admin (``can_change``): saving installs weights for everyone, and even checking a
+    file costs the server a process of its own.
+    """
     st.subheader("Add your own weights")
     st.write(
         "Upload a Keras weights file (`.weights.h5`, or an older `.h5` such as the MesoNet authors' "
         "files) for one of the architectures below. It is checked by loading it into that "
         "architecture — weights only, nothing in the file is run — and then saved with a card you fill in."
     )
+    if not can_change:
+        st.caption("Adding weights is for an admin of this server (see the top of the page).")
+        return
     file_col, arch_col = st.columns([3, 2])
     uploaded = file_col.file_uploader(
         "Weights file",

@@ -18,6 +18,7 @@ from core.jobs.data_folders import (
 )
 from core.jobs.extraction import extraction_progress, start_extraction
 from core.settings import Settings, get_settings
+from views.common import admin
 from views.train import actions
 from views.train import state as train_state
 
@@ -120,8 +121,15 @@ def _data_section(settings: Settings) -> DatasetSummary | None:
     if summary.kind == "raw" and not summary.problems:
         out = extraction_target(folder, settings)
         st.info("These are clips or photos: the faces must be found in them first (a few seconds per clip).")
-        if st.button("Find the faces", key=train_state.TRAIN_EXTRACT_KEY, icon=":material/face:"):
+        if st.button(
+            "Find the faces",
+            key=train_state.TRAIN_EXTRACT_KEY,
+            icon=":material/face:",
+            disabled=not admin.is_admin(),  # it starts a process on the server (the gate's words are below)
+        ):
             try:
+                if not admin.is_admin():  # checked again: a click may come from a stale page
+                    raise DFIError("only an admin of this server can find faces here")
                 start_extraction(folder, settings)
             except DFIError as err:
                 st.error(err.message)
@@ -186,6 +194,8 @@ def _start() -> None:
     folder, summary, error = chosen_data(settings)
     state = st.session_state
     try:
+        if not admin.is_admin():  # the button is disabled for visitors; checked again here
+            raise DFIError("only an admin of this server can start training")
         if folder is None or summary is None or not summary.ready:
             raise DFIError(error or "choose a data folder with face crops first")
         form = actions.TrainForm(
@@ -243,11 +253,12 @@ def render(settings: Settings) -> None:
         cols[2].number_input("Learning rate", 1e-6, 1.0, key=train_state.TRAIN_LR_KEY, format="%.0e", step=1e-4)
         cols[3].checkbox("Vary the training faces (flip, blur, JPEG)", value=True, key=train_state.TRAIN_AUGMENT_KEY)
     _runtime_section(settings)
+    allowed = admin.require("start training")
     st.button(
         "Start training",
         key=train_state.TRAIN_START_KEY,
         type="primary",
         icon=":material/play_arrow:",
         on_click=_start,
-        disabled=summary is None or not summary.ready,
+        disabled=not allowed or summary is None or not summary.ready,
     )

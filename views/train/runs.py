@@ -11,6 +11,7 @@ from core.files import read_json
 from core.settings import Settings
 from core.training.install_run import installed_card, run_card
 from core.training.run_folder import JOB_FILE, RunInfo, read_metrics
+from views.common import admin
 from views.figures.train_charts import training_curves_figure
 from views.train import actions
 from views.train import state as train_state
@@ -27,6 +28,9 @@ def _use_section(run: RunInfo, settings: Settings) -> None:
     installed = installed_card(card.id, settings)
     if installed is not None and installed.weights.sha256 == card.weights.sha256:
         st.success(f"**{card.display_name}** is installed: choose it on the Analyze page.", icon=":material/check:")
+        return
+    if not admin.is_admin():
+        st.caption(f"{card.display_name} is ready; an admin of this server can install it for everyone.")
         return
     replace = False
     if installed is not None:
@@ -56,7 +60,9 @@ def _details(run: RunInfo, settings: Settings) -> None:
         st.caption("The curves appear after the first epoch.")
     with st.expander("Log (last lines)", expanded=run.state == "failed"):
         st.code("\n".join(actions.log_lines(run)) or "(nothing written yet)", language=None)
-    if not run.finished and st.button("Cancel this run", key=train_state.TRAIN_CANCEL_KEY, icon=":material/stop:"):
+    if not run.finished and not admin.is_admin():
+        st.caption("Only an admin of this server can cancel a run.")
+    elif not run.finished and st.button("Cancel this run", key=train_state.TRAIN_CANCEL_KEY, icon=":material/stop:"):
         try:
             actions.cancel_run(run, settings)
             train_state.flash("info", f"Cancelling {run.card_id}.")
