@@ -42,8 +42,8 @@ class Settings:
     # folder, created on first use; nothing outside it is offered or accepted).
     data_root: Path = Path.home() / "deepfake-inspector-data"
     runs_root: Path = Path.home() / ".cache" / "deepfake-inspector" / "runs"
-    # The Ray cluster the Train page submits to by default ("" = none; the page can set one):
-    # the dashboard's HTTP address, e.g. http://127.0.0.1:8265.
+    # The Ray cluster the Train, Compare and Scan pages submit to ("" = none; a visitor can never
+    # name another; only the command line can): the dashboard's HTTP address, e.g. http://127.0.0.1:8265.
     ray_address: str = ""
     # Xception's ImageNet starting weights; None = the Keras cache file (keras_imagenet_cache_file).
     imagenet_weights: Path | None = None
