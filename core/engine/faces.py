@@ -38,7 +38,23 @@ RETRY_PASSES: tuple[tuple[float | None, float], ...] = ((0.0, 0.0), (None, 25.0)
 # 4 dark clips): 2.0 -> 51, 3.0 -> 75, 4.0 -> 78, 6.0 -> 86 but worse on the darkest clip (7 vs 19)
 # and noisier; 3.0 is the middle. 8x8 tiles: 4x4 gave 65 against 78 at 4.0; 16x16 no better.
 CLAHE_CLIP_LIMIT = 3.0
-MTCNN_MIN_FACE = 20  # the mtcnn package's own default
+# Detect less: MTCNN looks for faces of 20 px and up in the copy it is given (its min_face_size),
+# so a copy with more resolution than a useful face needs only builds a larger image pyramid. A
+# face under MIN_USEFUL_FACE_PX frame pixels gives a crop (1.3x) under a third of the smallest
+# model input (160 px): upscaled more than 3x it is mostly interpolation, no signal for either
+# detector. So the copy is never larger than MTCNN_MIN_FACE / MIN_USEFUL_FACE_PX of the frame
+# (that face is then 20 px in it): the same pyramid as min_face_size=40 on the full-size copy.
+# Done by shrinking, not with mtcnn 1.0's min_face_size: its pyramid keeps the same number of
+# levels whatever the minimum, so a larger one pushes the last levels under PNet's 12 px window
+# and the call finds no face at all (a 640x480 synthetic face clip: 0 faces at 29, 2 of 2 at 20).
+# At 1080p and above the copy is already at 1/4 or less (detect_max_side), so nothing changes
+# there; frames under ~1000 px are detected at half their size or less. Measured on the 195
+# shared clips (scripts/face_rate_table.py): 40 px loses no more than 1 frame in 32 of any clip;
+# 61 px (a crop of half the input) would lose most frames of some 256 px face-crop clips, whose
+# faces are 50-60 px.
+MTCNN_MIN_FACE = 20
+MIN_USEFUL_FACE_PX = 40
+MAX_DETECT_SCALE = MTCNN_MIN_FACE / MIN_USEFUL_FACE_PX
 CLAHE_TILES = (8, 8)
 
 _create_lock = threading.Lock()
@@ -102,18 +118,19 @@ class _Shrunk:
     pixels they would have made from the full frame.
     """
 
-    small: np.ndarray  # uint8 (h, w, 3); the frame itself when it needs no downscaling
+    small: np.ndarray  # uint8 (h, w, 3)
     width: int  # the frame's width
     border: int  # padding on each side, in detector pixels
 
 
 def _shrink_for(image: np.ndarray, pad: float, max_side: int) -> _Shrunk:
-    """Downscale a frame so that, padded by ``pad`` of its shorter side, it fits ``max_side``."""
+    """Downscale a frame so that, padded by ``pad`` of its shorter side, it fits ``max_side``,
+    and to MAX_DETECT_SCALE of its size at most (see MIN_USEFUL_FACE_PX)."""
     h, w = image.shape[:2]
     # Pad by a fraction of the shorter side: a frame-filling face spans the shorter side, and
     # this keeps more resolution on wide frames than padding each side by its own length.
     pad_px = pad * min(h, w)
-    scale = min(1.0, max_side / (max(h, w) + 2 * pad_px))
+    scale = min(MAX_DETECT_SCALE, max_side / (max(h, w) + 2 * pad_px))
     small = image
     if scale < 1.0:
         small = _shrink(image, (max(1, round(w * scale)), max(1, round(h * scale))))
@@ -199,7 +216,6 @@ def detect_batch(
             [p.image for p in prepared],
             output_type="numpy",
             box_format="xywh",
-            min_face_size=min_face_size(shape, prepared[0].scale, settings),
         )
     for row in np.asarray(rows).reshape(-1, 16):
         if float(row[5]) < settings.face_confidence:
@@ -208,11 +224,6 @@ def detect_batch(
         if box is not None:
             found[int(row[0])].append((box, float(row[5])))
     return found
-
-
-def min_face_size(shape: tuple[int, ...], scale: float, settings: Settings) -> int:
-    """MTCNN's smallest face side for frames of ``shape`` shown to it at ``scale`` (detector pixels)."""
-    return MTCNN_MIN_FACE
 
 
 def detect_boxes(images: Sequence[np.ndarray], settings: Settings | None = None) -> list[list[tuple[Box, float]]]:
