@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import streamlit as st
@@ -26,9 +27,16 @@ def fresh_preload(monkeypatch):
 def test_preload_runs_once_and_fills_the_caches_the_pages_use(fresh_preload, monkeypatch):
     calls, release = [], threading.Event()
 
+    class Warmed:
+        card = SimpleNamespace(input_size=4)
+
+        def predict(self, crops):
+            calls.append(f"predict {len(crops)}")
+
     def load_model(card_id, settings=None):
         release.wait(10)  # still loading while the test looks
         calls.append(card_id)
+        return Warmed()
 
     monkeypatch.setattr(loaded.models, "default_model_ids", lambda settings=None: ["a.x", "b.y"])
     monkeypatch.setattr(loaded.models, "load_model", load_model)
@@ -38,7 +46,7 @@ def test_preload_runs_once_and_fills_the_caches_the_pages_use(fresh_preload, mon
     assert not loaded.preload_done() and not loaded.is_loaded("a.x")
     release.set()
     assert loaded.wait_for_preload(10)
-    assert calls == ["mtcnn", "a.x", "b.y"]
+    assert calls == ["mtcnn", "a.x", "predict 1", "predict 2", "b.y", "predict 1", "predict 2"]
     assert loaded.is_loaded("a.x") and loaded.is_loaded("b.y")
 
 
@@ -48,6 +56,7 @@ def test_a_detector_that_cannot_load_does_not_stop_the_others(fresh_preload, mon
     def load_model(card_id, settings=None):
         if card_id == "a.x":
             raise DFIError("no weights for a.x")
+        return SimpleNamespace(card=SimpleNamespace(input_size=4), predict=lambda crops: None)
 
     monkeypatch.setattr(loaded.models, "default_model_ids", lambda settings=None: ["a.x", "b.y"])
     monkeypatch.setattr(loaded.models, "load_model", load_model)
