@@ -82,11 +82,20 @@ _preload: Preload | None = None
 def start_preload(settings: Settings | None = None) -> Preload:
     """Start loading MTCNN and the default detectors in a daemon thread, once per process.
 
-    Returns at once (the first page is not delayed); later calls return the same Preload.
+    The first call imports TensorFlow first (see below), then returns while the models load;
+    later calls return the same Preload at once.
     """
     global _preload
     with _preload_lock:
         if _preload is None:
+            # TensorFlow's first import must not run in two threads at once: a session thread
+            # importing it beside the loading thread deadlocked or left half-initialised modules
+            # (4 sessions opened at once: "conv2d is used 4 times", every analysis failed). So
+            # the imports happen here, in the first run's thread (a few seconds, once per
+            # process); only building and loading the models goes to the background.
+            import keras  # noqa: F401
+            import mtcnn  # noqa: F401
+
             try:
                 ids = models.default_model_ids(settings or get_settings())
             except DFIError:  # a broken card: the sidebar says so; load only MTCNN
