@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 _loaded: dict[tuple[str, str], Detector] = {}
 _load_lock = threading.Lock()
+_BUILD_LOCK = threading.RLock()
 
 
 def list_models(settings: Settings | None = None) -> list[ModelCard]:
@@ -58,8 +59,24 @@ def get_card(model_id: str, settings: Settings | None = None) -> ModelCard:
 
 
 def build_model(card: ModelCard) -> keras.Model:
-    """A fresh, weightless model of the card's architecture (for loading, training and tests)."""
-    return ARCHITECTURES[card.architecture].build(card.input_size)
+    """A fresh, weightless model of the card's architecture (for loading, training and tests).
+
+    Builds are serialised: Keras names unnamed layers (Xception's shortcut convolutions) from
+    counters in its global state, and a server building detectors in a preload thread while
+    sessions start has seen one build fail with 'The name "conv2d" is used 2 times in the model'.
+    The lock keeps two builds from interleaving; a build that still meets a duplicate name is
+    retried once with fresh counters for this thread.
+    """
+    with _BUILD_LOCK:
+        try:
+            return ARCHITECTURES[card.architecture].build(card.input_size)
+        except ValueError as exc:
+            if "times in the model" not in str(exc):
+                raise
+            from keras.src.backend.common import global_state
+
+            global_state.set_global_attribute("object_name_uids", None)  # this thread's counters restart
+            return ARCHITECTURES[card.architecture].build(card.input_size)
 
 
 def build_detector(card: ModelCard, weights: bool = True, settings: Settings | None = None) -> Detector:

@@ -53,8 +53,14 @@ class Preload:
                     self.loaded.add(card_id)
                 except DFIError as err:  # its card shows why when analysed
                     log.info("preload: %s is unavailable: %s", card_id, err.message)
-        except Exception:  # noqa: BLE001 - a page then loads on demand and shows the real error
-            log.exception("preloading the detectors failed")
+        except Exception as exc:  # noqa: BLE001 - a page then loads on demand and shows the real error
+            # One line, not a traceback: preloading only saves the first visitor's wait, and the
+            # page that needs the detector loads it again and reports any real problem itself.
+            log.warning(
+                "preloading the detectors failed (%s: %s); pages load them when first needed",
+                type(exc).__name__,
+                str(exc).splitlines()[0] if str(exc) else "",
+            )
         finally:
             self.seconds = time.monotonic() - self.started
             self.done.set()
