@@ -58,3 +58,34 @@ def load_settings() -> Settings:
         return get_settings()
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+
+
+def add_frames_option(parser: argparse.ArgumentParser, settings: Settings) -> None:
+    """``--frames N``: frames sampled per clip, 1 to the configured maximum."""
+    parser.add_argument(
+        "--frames",
+        type=positive_int(settings.max_frames),
+        default=settings.default_frames,
+        help=f"frames sampled per clip (default {settings.default_frames})",
+    )
+
+
+def add_models_option(parser: argparse.ArgumentParser) -> None:
+    """``--models ID,ID``: model card ids; None means the default of each family."""
+    parser.add_argument(
+        "--models",
+        type=model_id_list,
+        default=None,
+        metavar="ID,ID",
+        help="model card ids (default: the best available of each family)",
+    )
+
+
+def add_aggregation_option(parser: argparse.ArgumentParser) -> None:
+    """``--aggregation``: how a person's per-frame scores combine into one."""
+    parser.add_argument(
+        "--aggregation",
+        choices=AGGREGATION_CHOICES,
+        default="mean",
+        help="how a person's per-frame scores combine (default mean)",
+    )

@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core.commands import (
-    AGGREGATION_CHOICES,
     UsageError,
+    add_aggregation_option,
+    add_frames_option,
+    add_models_option,
     load_settings,
-    model_id_list,
     one_line,
-    positive_int,
 )
 from core.errors import DFIError
 
@@ -34,25 +34,9 @@ def register(subparsers) -> None:
     settings = load_settings()
     p = subparsers.add_parser("analyze", help="analyse clips and print verdicts", description=__doc__.split("\n\n")[1])
     p.add_argument("clips", nargs="+", metavar="CLIP", type=Path, help="video file(s): mp4, mov, m4v, avi, mkv, webm")
-    p.add_argument(
-        "--frames",
-        type=positive_int(settings.max_frames),
-        default=settings.default_frames,
-        help=f"frames to sample per clip (default {settings.default_frames})",
-    )
-    p.add_argument(
-        "--models",
-        type=model_id_list,
-        default=None,
-        metavar="ID,ID",
-        help="model card ids (default: the best available of each family)",
-    )
-    p.add_argument(
-        "--aggregation",
-        choices=AGGREGATION_CHOICES,
-        default="mean",
-        help="how a person's per-frame scores combine (default mean)",
-    )
+    add_frames_option(p, settings)
+    add_models_option(p)
+    add_aggregation_option(p)
     p.add_argument("--json", dest="json_out", metavar="PATH|-", help="write the report JSON ('-' = stdout only)")
     p.add_argument("--csv", dest="csv_out", type=Path, metavar="PATH", help="write per-frame scores as CSV")
     p.add_argument("--annotate", type=Path, metavar="OUT.mp4", help="write the sampled frames with labelled face boxes")

@@ -24,7 +24,7 @@ import sys
 import time
 from pathlib import Path
 
-from core.commands import UsageError, load_settings, model_id_list, positive_int
+from core.commands import UsageError, add_frames_option, add_models_option, load_settings, positive_int
 from core.settings import SAMPLES_DIR, VIDEO_EXTENSIONS
 
 
@@ -35,20 +35,9 @@ def register(subparsers) -> None:
     p.add_argument(
         "clip", nargs="?", type=Path, metavar="CLIP", help="video file (default: the first clip in samples/)"
     )
-    p.add_argument(
-        "--frames",
-        type=positive_int(settings.max_frames),
-        default=settings.default_frames,
-        help=f"frames to sample (default {settings.default_frames})",
-    )
+    add_frames_option(p, settings)
     p.add_argument("--repeat", type=positive_int(50), default=3, help="warm runs; the median is reported (default 3)")
-    p.add_argument(
-        "--models",
-        type=model_id_list,
-        default=None,
-        metavar="ID,ID",
-        help="model card ids (default: the best available of each family)",
-    )
+    add_models_option(p)
     p.add_argument(
         "--random-weights",
         action="store_true",

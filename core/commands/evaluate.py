@@ -17,7 +17,14 @@ import json
 import sys
 from pathlib import Path
 
-from core.commands import AGGREGATION_CHOICES, UsageError, load_settings, model_id_list, positive_int
+from core.commands import (
+    UsageError,
+    add_aggregation_option,
+    add_frames_option,
+    add_models_option,
+    load_settings,
+    positive_int,
+)
 
 
 def register(subparsers) -> None:
@@ -25,25 +32,9 @@ def register(subparsers) -> None:
     settings = load_settings()
     p = subparsers.add_parser("evaluate", help="measure models on labelled clips", description=__doc__.split("\n\n")[1])
     p.add_argument("--data", type=Path, required=True, metavar="DIR", help="folder with real/ and fake/ clips")
-    p.add_argument(
-        "--models",
-        type=model_id_list,
-        default=None,
-        metavar="ID,ID",
-        help="model card ids (default: the best available of each family)",
-    )
-    p.add_argument(
-        "--frames",
-        type=positive_int(settings.max_frames),
-        default=settings.default_frames,
-        help=f"frames sampled per clip (default {settings.default_frames})",
-    )
-    p.add_argument(
-        "--aggregation",
-        choices=AGGREGATION_CHOICES,
-        default="mean",
-        help="how a person's per-frame scores combine (default mean)",
-    )
+    add_models_option(p)
+    add_frames_option(p, settings)
+    add_aggregation_option(p)
     p.add_argument("--dataset", type=Path, metavar="D", help="face-crop dataset made from DIR (with --split)")
     p.add_argument("--split", metavar="S", help="evaluate only the clips D put in this split")
     p.add_argument("--json", dest="json_out", metavar="PATH|-", help="write the result JSON ('-' = stdout only)")

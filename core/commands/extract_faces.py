@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from core.commands import UsageError, load_settings, positive_int
+from core.commands import UsageError, add_frames_option, load_settings, positive_int
 
 
 def _fractions(raw: str) -> tuple[float, float, float]:
@@ -35,12 +35,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("src", type=Path, metavar="SRC", help="folder with real/ and fake/ (clips or images)")
     p.add_argument("out", type=Path, metavar="OUT", help="dataset folder to create or resume")
-    p.add_argument(
-        "--frames",
-        type=positive_int(settings.max_frames),
-        default=settings.default_frames,
-        help=f"frames sampled per clip (default {settings.default_frames})",
-    )
+    add_frames_option(p, settings)
     p.add_argument(
         "--split",
         type=_fractions,

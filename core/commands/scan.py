@@ -17,7 +17,14 @@ import sys
 import threading
 from pathlib import Path
 
-from core.commands import AGGREGATION_CHOICES, UsageError, load_settings, model_id_list, positive_int
+from core.commands import (
+    UsageError,
+    add_aggregation_option,
+    add_frames_option,
+    add_models_option,
+    load_settings,
+    positive_int,
+)
 
 
 def register(subparsers) -> None:
@@ -26,25 +33,9 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("scan", help="analyse a whole folder of clips", description=__doc__.split("\n\n")[1])
     p.add_argument("src", type=Path, metavar="SRC", help="folder, list file (one clip per line) or .zip/.tar archive")
     p.add_argument("--out", type=Path, required=True, metavar="RESULTS", help="results folder (resumed when it exists)")
-    p.add_argument(
-        "--models",
-        type=model_id_list,
-        default=None,
-        metavar="ID,ID",
-        help="model card ids (default: the best available of each family)",
-    )
-    p.add_argument(
-        "--frames",
-        type=positive_int(settings.max_frames),
-        default=settings.default_frames,
-        help=f"frames sampled per clip (default {settings.default_frames})",
-    )
-    p.add_argument(
-        "--aggregation",
-        choices=AGGREGATION_CHOICES,
-        default="mean",
-        help="how a person's per-frame scores combine (default mean)",
-    )
+    add_models_option(p)
+    add_frames_option(p, settings)
+    add_aggregation_option(p)
     p.add_argument(
         "--workers",
         type=positive_int(1024),
