@@ -111,7 +111,7 @@ def downloaded_report(page) -> dict:
 
 def test_a_deep_link_on_a_fresh_server_opens_that_page_inside_the_app(server, browser):
     """First test of the module, so the server has run no script yet: /compare must still go
-    through app.py (sidebar, the four pages and nothing else), not run the page file alone."""
+    through app.py (sidebar, the five pages and nothing else), not run the page file alone."""
     page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
     page.goto(f"{server}/compare")
     page.get_by_text("Compare detectors").first.wait_for(timeout=120_000)
@@ -122,6 +122,7 @@ def test_a_deep_link_on_a_fresh_server_opens_that_page_inside_the_app(server, br
         "Compare detectors",
         "Detectors and weights",
         "Train a detector",
+        "Scan a folder",
     ]
     page.context.close()
 
