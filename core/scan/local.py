@@ -1,7 +1,7 @@
 """The local backend: clips analysed by worker processes on this computer.
 
 How many workers: one per core, but never more than the memory holds — each worker holds its own
-TensorFlow, both detectors and one decoded clip, measured at :data:`WORKER_MEMORY_BYTES` at most
+TensorFlow, both detectors and one decoded clip, counted as :data:`WORKER_MEMORY_BYTES`
 (Xception + MesoNet + MTCNN on a 1080p clip, 32 frames). Each worker gets ``cores // workers``
 math threads, so two workers on two cores do not start four threads each.
 
@@ -33,9 +33,10 @@ from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# Peak resident memory of one worker process (see the module docstring); measured 1.3 GB on this
-# project's 1080p clips, rounded up so that a node is never filled to the last byte.
-WORKER_MEMORY_BYTES = int(1.6 * 2**30)
+# Peak resident memory of one worker process (see the module docstring): measured 1.71 GB (pool
+# worker, the 69 shared clips at 32 frames with both default detectors; scripts/scan_throughput.py),
+# rounded up to 2 GiB so that a node is never filled to the last byte.
+WORKER_MEMORY_BYTES = 2 * 2**30
 # Memory left to everything else on the computer (the web server, the scan's own process).
 MEMORY_RESERVE_BYTES = int(1.0 * 2**30)
 _POLL_S = 0.5

@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import DFIError
@@ -32,8 +32,6 @@ class ScanJob:
     frames: int = 32
     aggregation: str = "mean"
     threads: int | None = None  # math threads per worker; None = the library's default (all cores)
-    # Settings overrides passed to workers that do not share this process's environment.
-    env: dict[str, str] = field(default_factory=dict)
 
 
 def limit_threads(threads: int | None) -> None:
@@ -65,7 +63,6 @@ class ClipScanner:
     """Analyses clips with detectors loaded once (in ``__init__``)."""
 
     def __init__(self, job: ScanJob, settings: Settings | None = None):
-        os.environ.update(job.env)
         limit_threads(job.threads)
         from core.engine import analysis  # TensorFlow loads here, in the worker
 
