@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 _loaded: dict[tuple[str, str], Detector] = {}
 _load_lock = threading.Lock()
-_BUILD_LOCK = threading.RLock()
+# Held while any Keras model is built in this process (detectors here, MTCNN in core/engine/faces.py).
+MODEL_BUILD_LOCK = threading.RLock()
 
 
 def list_models(settings: Settings | None = None) -> list[ModelCard]:
@@ -67,7 +68,7 @@ def build_model(card: ModelCard) -> keras.Model:
     The lock keeps two builds from interleaving; a build that still meets a duplicate name is
     retried once with fresh counters for this thread.
     """
-    with _BUILD_LOCK:
+    with MODEL_BUILD_LOCK:
         try:
             return ARCHITECTURES[card.architecture].build(card.input_size)
         except ValueError as exc:

@@ -12,7 +12,7 @@ from skimage import data
 
 from core.engine import faces
 from core.engine.face_scan import FaceScan
-from core.engine.faces import crop_square, detect_boxes, find_faces, get_detector
+from core.engine.faces import crop_square, detect_boxes, find_faces, get_face_finder
 from core.engine.tracking import assign_tracks
 from core.settings import get_settings
 from core.types import Box, Frame
@@ -56,12 +56,12 @@ def centre_distance(a: Box, b: Box) -> float:
 
 def test_one_detector_per_process_even_across_threads():
     seen = []
-    threads = [threading.Thread(target=lambda: seen.append(get_detector())) for _ in range(4)]
+    threads = [threading.Thread(target=lambda: seen.append(get_face_finder())) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert len({id(d) for d in seen}) == 1 and seen[0] is get_detector()
+    assert len({id(d) for d in seen}) == 1 and seen[0] is get_face_finder()
 
 
 def test_astronaut_face_found_with_high_confidence(astronaut):

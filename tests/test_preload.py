@@ -40,7 +40,7 @@ def test_preload_runs_once_and_fills_the_caches_the_pages_use(fresh_preload, mon
 
     monkeypatch.setattr(loaded.models, "default_model_ids", lambda settings=None: ["a.x", "b.y"])
     monkeypatch.setattr(loaded.models, "load_model", load_model)
-    monkeypatch.setattr(loaded.faces, "get_detector", lambda: calls.append("mtcnn"))
+    monkeypatch.setattr(loaded.faces, "get_face_finder", lambda: calls.append("mtcnn"))
     first = loaded.start_preload()
     assert loaded.start_preload() is first  # once per process
     assert not loaded.preload_done() and not loaded.is_loaded("a.x")
@@ -60,7 +60,7 @@ def test_a_detector_that_cannot_load_does_not_stop_the_others(fresh_preload, mon
 
     monkeypatch.setattr(loaded.models, "default_model_ids", lambda settings=None: ["a.x", "b.y"])
     monkeypatch.setattr(loaded.models, "load_model", load_model)
-    monkeypatch.setattr(loaded.faces, "get_detector", lambda: None)
+    monkeypatch.setattr(loaded.faces, "get_face_finder", lambda: None)
     loaded.start_preload()
     assert loaded.wait_for_preload(10)
     assert not loaded.is_loaded("a.x") and loaded.is_loaded("b.y")

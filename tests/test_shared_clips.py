@@ -122,7 +122,7 @@ def test_portrait_clip_gives_upright_crops(analyzed, shared_data, mesonet_weight
     from core.engine import analysis, faces
 
     report = analysis.analyze(shared_data / PORTRAIT, ["meso4.df"], frames=8)
-    detector = faces.get_detector()
+    detector = faces.get_face_finder()
     upright = 0
     for crop in report.crops:
         found = detector.detect_faces(crop.image)

@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):
         loaded = _load(model_ids, settings, args.random_weights)
-        faces.get_detector()
+        faces.get_face_finder()
     load_s = time.perf_counter() - t0
 
     runs, explained = [], []

@@ -19,7 +19,7 @@ import numpy as np
 from core.settings import Settings, get_settings
 from core.types import Box, Face, FaceCrop, Frame, Track
 
-if TYPE_CHECKING:  # importing mtcnn imports TensorFlow; only get_detector() pays for it
+if TYPE_CHECKING:  # importing mtcnn imports TensorFlow; only get_face_finder() pays for it
     from mtcnn import MTCNN
 
 # Frames per MTCNN call (same-size frames stack into one tensor). Measured on this 2-core CPU
@@ -62,7 +62,7 @@ _create_lock = threading.Lock()
 # state, but serialising calls costs nothing on a 2-core CPU (TensorFlow already uses both cores
 # for one call) and keeps it safe whatever TensorFlow does underneath.
 _detect_lock = threading.Lock()
-_detector: MTCNN | None = None
+_face_finder: MTCNN | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,15 +89,21 @@ class FaceResult:
     frames: tuple[tuple[int, float], ...] = ()  # (index, time_s) of every frame looked at
 
 
-def get_detector() -> MTCNN:
-    """The process-wide MTCNN detector, created on first use (it loads TensorFlow)."""
-    global _detector
+def get_face_finder() -> MTCNN:
+    """The process-wide MTCNN face finder, created on first use (it loads TensorFlow).
+
+    "Detector" in this project means a deepfake classifier (models/detector.py); MTCNN finds faces.
+    """
+    global _face_finder
     with _create_lock:
-        if _detector is None:
+        if _face_finder is None:
             from mtcnn import MTCNN
 
-            _detector = MTCNN(stages="face_and_landmarks_detection", device="CPU:0")
-        return _detector
+            from models.registry import MODEL_BUILD_LOCK
+
+            with MODEL_BUILD_LOCK:  # MTCNN builds Keras models too: never beside a detector's build
+                _face_finder = MTCNN(stages="face_and_landmarks_detection", device="CPU:0")
+        return _face_finder
 
 
 @dataclass(frozen=True)
@@ -210,9 +216,9 @@ def detect_batch(
     """
     h, w = shape[:2]
     found: list[list[tuple[Box, float]]] = [[] for _ in prepared]
-    detector = get_detector()
+    finder = get_face_finder()
     with _detect_lock:
-        rows = detector.detect_faces(
+        rows = finder.detect_faces(
             [p.image for p in prepared],
             output_type="numpy",
             box_format="xywh",

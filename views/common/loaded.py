@@ -8,7 +8,7 @@ default detectors in a background thread (and runs each once on blank crops, see
 so the first visitor's first clip does not wait for TensorFlow and the weights (about 10 s on a
 2-core CPU); pages ask :func:`preload_done` to say
 "Loading detectors…" honestly meanwhile. It fills the same process-wide caches the pages use
-(``models.load_model`` and ``faces.get_detector``, each built once behind a lock), so a page that
+(``models.load_model`` and ``faces.get_face_finder``, each built once behind a lock), so a page that
 asks for a detector the thread is still loading waits for that one load, never makes a second.
 """
 
@@ -46,7 +46,7 @@ class Preload:
 
     def run(self) -> None:
         try:
-            faces.get_detector()
+            faces.get_face_finder()
             for card_id in self.model_ids:
                 try:
                     _warm(models.load_model(card_id))
@@ -155,9 +155,9 @@ def is_loaded(card_id: str) -> bool:
 
 
 @st.cache_resource(show_spinner=False)
-def face_detector():
+def face_finder():
     """The server's single MTCNN instance."""
-    return faces.get_detector()
+    return faces.get_face_finder()
 
 
 def warm_up(model_ids: Sequence[str]) -> list[str]:
@@ -166,7 +166,7 @@ def warm_up(model_ids: Sequence[str]) -> list[str]:
     Returns:
         The ids that could not be loaded (their cards show why when analysed).
     """
-    face_detector()
+    face_finder()
     failed = []
     for card_id in model_ids:
         try:
