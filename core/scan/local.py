@@ -40,6 +40,9 @@ WORKER_MEMORY_BYTES = 2 * 2**30
 # Memory left to everything else on the computer (the web server, the scan's own process).
 MEMORY_RESERVE_BYTES = int(1.0 * 2**30)
 _POLL_S = 0.5
+# A running clip gets this long to finish after a stop; a worker this long to exit after its last clip.
+_FINISH_S = 120.0
+_EXIT_S = 15.0
 _TRIES = 2
 
 
@@ -127,4 +130,29 @@ class LocalBackend:
                 finally:
                     # Also when the caller stops reading (a Stop on the page): the queued clips are
                     # dropped and only the running ones finish before the pool goes.
-                    pool.shutdown(wait=True, cancel_futures=True)
+                    workers = list((pool._processes or {}).values())  # noqa: SLF001 - to reap them below
+                    for future in running:
+                        try:  # let clips already running finish, within a bound
+                            future.result(timeout=_FINISH_S)
+                        except Exception:  # noqa: BLE001 - their outcome was not asked for any more
+                            pass
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    _reap(workers)
+
+
+def _reap(workers) -> None:
+    """Wait for pool workers to exit, and end the ones that do not.
+
+    A worker that has finished its last clip can still hang while its interpreter shuts down
+    (TensorFlow's thread pools at exit): seen in CI as a scan whose every clip was done but whose
+    pool never closed. Waiting ``_EXIT_S`` and then terminating (then killing) bounds that.
+    """
+    for process in workers:
+        process.join(_EXIT_S)
+        if process.is_alive():
+            log.warning("scan worker %s did not exit after its last clip; ending it", process.pid)
+            process.terminate()
+            process.join(5.0)
+            if process.is_alive():
+                process.kill()
+                process.join(5.0)
