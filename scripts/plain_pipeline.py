@@ -104,7 +104,8 @@ def main() -> int:
 
     settings = get_settings()
     loaded = analysis.load_models(None, settings)
-    mtcnn = faces.get_detector()  # the same mtcnn package, with its default settings
+    # the same mtcnn package, with its default settings (get_detector before it was renamed)
+    mtcnn = (getattr(faces, "get_face_finder", None) or faces.get_detector)()
     plain(args.clip, args.frames, loaded, mtcnn)  # cold runs: graph tracing, allocation
     analysis.analyze_loaded(args.clip, loaded, args.frames, settings)
     plains, projects = [], []
