@@ -89,3 +89,20 @@ def add_aggregation_option(parser: argparse.ArgumentParser) -> None:
         default="mean",
         help="how a person's per-frame scores combine (default mean)",
     )
+
+
+def add_scan_backend_options(parser: argparse.ArgumentParser, settings: Settings) -> None:
+    """``--workers N``, ``--ray ADDRESS`` and ``--no-progress``: where a scan of many clips runs."""
+    parser.add_argument(
+        "--workers",
+        type=positive_int(1024),
+        default=None,
+        help="worker processes (default: one per core, as many as the memory holds; on Ray: the cluster's CPUs)",
+    )
+    parser.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        default=settings.ray_address or None,
+        help="the Ray cluster's dashboard address, e.g. http://HEAD:8265 (default DFI_RAY_ADDRESS; none = this computer)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")

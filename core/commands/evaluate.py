@@ -22,8 +22,8 @@ from core.commands import (
     add_aggregation_option,
     add_frames_option,
     add_models_option,
+    add_scan_backend_options,
     load_settings,
-    positive_int,
 )
 
 
@@ -38,20 +38,8 @@ def register(subparsers) -> None:
     p.add_argument("--dataset", type=Path, metavar="D", help="face-crop dataset made from DIR (with --split)")
     p.add_argument("--split", metavar="S", help="evaluate only the clips D put in this split")
     p.add_argument("--json", dest="json_out", metavar="PATH|-", help="write the result JSON ('-' = stdout only)")
-    p.add_argument(
-        "--workers",
-        type=positive_int(1024),
-        default=None,
-        help="worker processes (default: one per core, as many as the memory holds)",
-    )
-    p.add_argument(
-        "--ray",
-        metavar="ADDRESS",
-        default=settings.ray_address or None,
-        help="run on this Ray cluster (its dashboard address; default DFI_RAY_ADDRESS; none = this computer)",
-    )
+    add_scan_backend_options(p, settings)
     p.add_argument("--out", type=Path, metavar="RESULTS", help="keep the scan's reports here (and resume from them)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=run)
 
 

@@ -22,8 +22,8 @@ from core.commands import (
     add_aggregation_option,
     add_frames_option,
     add_models_option,
+    add_scan_backend_options,
     load_settings,
-    positive_int,
 )
 
 
@@ -36,19 +36,7 @@ def register(subparsers) -> None:
     add_models_option(p)
     add_frames_option(p, settings)
     add_aggregation_option(p)
-    p.add_argument(
-        "--workers",
-        type=positive_int(1024),
-        default=None,
-        help="worker processes (default: one per core, as many as the memory holds; on Ray: the cluster's CPUs)",
-    )
-    p.add_argument(
-        "--ray",
-        metavar="ADDRESS",
-        default=settings.ray_address or None,
-        help="the Ray cluster's dashboard address, e.g. http://HEAD:8265 (default DFI_RAY_ADDRESS; none = this computer)",
-    )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_scan_backend_options(p, settings)
     p.set_defaults(run=run)
 
 
