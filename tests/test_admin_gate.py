@@ -151,3 +151,12 @@ def test_a_visitor_can_still_analyse_clips(visitor):
     assert not at.exception
     assert at.get("file_uploader"), "a visitor cannot upload a clip"
     assert not [i for i in at.info if "whoever runs this server" in str(i.value)]
+
+
+def test_loopback_peer_as_a_dual_stack_server_sees_it():
+    """The README's start command binds every interface; IPv4 loopback then arrives IPv4-mapped."""
+    from views.common.admin import peer_is_loopback
+
+    assert peer_is_loopback(None) and peer_is_loopback("::ffff:127.0.0.1") and peer_is_loopback("::1")
+    assert not peer_is_loopback("::ffff:10.0.0.7") and not peer_is_loopback("192.168.1.4")
+    assert not peer_is_loopback("not an address")

@@ -96,8 +96,21 @@ def request_is_local() -> bool:
     if _secret("admin_localhost") is False:
         return False
     headers = dict(st.context.headers or {})
-    # st.context.ip_address is the TCP peer, with loopback reported as None.
-    return is_local_request(headers, peer_is_loopback=st.context.ip_address is None)
+    # st.context.ip_address is the TCP peer, with 127.0.0.1 and ::1 reported as None; a server
+    # bound to every interface (the README's start command) sees IPv4 loopback as ::ffff:127.0.0.1.
+    return is_local_request(headers, peer_is_loopback=peer_is_loopback(st.context.ip_address))
+
+
+def peer_is_loopback(ip: str | None) -> bool:
+    """Whether a TCP peer address (None = Streamlit's loopback) is this computer, IPv4-mapped included."""
+    if ip is None:
+        return True
+    try:
+        address = ipaddress.ip_address(ip.split("%", 1)[0])
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)  # Python 3.11 does not call ::ffff:127.0.0.1 loopback
+    return address.is_loopback or bool(mapped and mapped.is_loopback)
 
 
 def _auth_configured() -> bool:
