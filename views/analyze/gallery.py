@@ -19,7 +19,7 @@ import streamlit as st
 from PIL import Image
 
 from core.engine.explain import is_flat, overlay
-from core.engine.explain_export import MEANING, explanations_zip
+from core.engine.explain_export import MEANING
 from core.engine.report_queries import crop_scores, crop_verdict, crops_by_track, scored_models, short_names
 from core.types import ClipReport, FaceCrop
 from views.analyze import state as analyze_state
@@ -134,10 +134,9 @@ def render_gallery(report: ClipReport, key: tuple | None = None) -> None:
     st.html(gallery_html(report, thumbs))
     if explanations:
         stem = report.clip.name.rsplit(".", 1)[0]
-        # A callable: the zip (full-size PNGs) is made only when someone downloads it.
         st.download_button(
             "Heatmaps (ZIP)",
-            lambda: explanations_zip(report, explanations),
+            analyze_state.heatmaps_zip(key, report, explanations),
             f"{stem}.heatmaps.zip",
             "application/zip",
             key=analyze_state.HEATMAPS_ZIP_KEY,
