@@ -62,22 +62,14 @@ def get_card(model_id: str, settings: Settings | None = None) -> ModelCard:
 def build_model(card: ModelCard) -> keras.Model:
     """A fresh, weightless model of the card's architecture (for loading, training and tests).
 
-    Builds are serialised: Keras names unnamed layers (Xception's shortcut convolutions) from
-    counters in its global state, and a server building detectors in a preload thread while
-    sessions start has seen one build fail with 'The name "conv2d" is used 2 times in the model'.
-    The lock keeps two builds from interleaving; a build that still meets a duplicate name is
-    retried once with fresh counters for this thread.
+    Builds run one at a time: two at once only compete for the same cores, and MTCNN's build
+    (core/engine/faces.py) takes the same lock. Keras names unnamed layers from counters kept per
+    thread, so builds in different threads never share names; what once broke a build in the
+    server ('The name "conv2d" is used 2 times in the model') was Streamlit resetting those
+    counters for every thread at the end of each run, which views/common/keras_state.py stops.
     """
     with MODEL_BUILD_LOCK:
-        try:
-            return ARCHITECTURES[card.architecture].build(card.input_size)
-        except ValueError as exc:
-            if "times in the model" not in str(exc):
-                raise
-            from keras.src.backend.common import global_state
-
-            global_state.set_global_attribute("object_name_uids", None)  # this thread's counters restart
-            return ARCHITECTURES[card.architecture].build(card.input_size)
+        return ARCHITECTURES[card.architecture].build(card.input_size)
 
 
 def build_detector(card: ModelCard, weights: bool = True, settings: Settings | None = None) -> Detector:

@@ -29,6 +29,7 @@ import models
 from core.engine import faces
 from core.errors import DFIError
 from core.settings import Settings, get_settings
+from views.common.keras_state import keep_keras_state
 from views.common.upload import UPLOAD_TYPES, ClipSource, clip_file, safe_upload_name  # noqa: F401
 
 log = logging.getLogger(__name__)
@@ -95,12 +96,15 @@ def start_preload(settings: Settings | None = None) -> Preload:
     with _preload_lock:
         if _preload is None:
             # TensorFlow's first import must not run in two threads at once: a session thread
-            # importing it beside the loading thread deadlocked or left half-initialised modules
-            # (4 sessions opened at once: "conv2d is used 4 times", every analysis failed). So
-            # the imports happen here, in the first run's thread (a few seconds, once per
+            # importing it beside the loading thread deadlocked or left half-initialised modules.
+            # So the imports happen here, in the first run's thread (a few seconds, once per
             # process); only building and loading the models goes to the background.
             import keras  # noqa: F401
             import mtcnn  # noqa: F401
+
+            # Before any build: Streamlit's end-of-run clear_session would otherwise restart the
+            # layer names of a build in another thread ("conv2d is used 2 times"; keras_state.py).
+            keep_keras_state()
 
             try:
                 ids = models.default_model_ids(settings or get_settings())
