@@ -1,6 +1,6 @@
 """The scan on a real local Ray cluster (``ray start --head`` on 127.0.0.1, tests/ray_cluster.py):
 the same p_fake as ``analyze``, a stop and a resume that analyse no clip twice, a damaged file as an
-error row, and a worker process killed in the middle of a scan."""
+error row, a worker process killed in the middle of a scan, and an archive as the source."""
 
 from __future__ import annotations
 
@@ -121,3 +121,27 @@ def test_evaluate_on_the_cluster_measures_the_same_scores_as_here(cluster, share
     assert there["models"][0]["video"]["auc"] == here["models"][0]["video"]["auc"]
     scans = Path(os.environ["DFI_CACHE_DIR"]) / "scans"
     assert scans.is_dir() and not any(scans.iterdir())  # the cluster's RESULTS were temporary, and are gone
+
+
+def test_an_archive_scans_on_the_cluster_like_analyze(cluster, shared_data, tmp_path):
+    """A .zip with two shared clips, one of them twice: unpacked once on the head, each clip scored
+    once, the copy a row of its own with the same scores."""
+    import zipfile
+
+    names = [SHARED_CLIPS[0], SHARED_CLIPS[4]]
+    clips = link_clips(shared_data, tmp_path / "src", names)
+    archive = tmp_path / "clips.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for clip, name in zip(clips, names):
+            zf.write(clip.resolve(), arcname=name)
+        zf.write(clips[0].resolve(), arcname="again/same.mp4")
+    out = tmp_path / "out"
+    result = run_scan(ScanRequest(out=out, src=archive, model_ids=("meso4.dfi2",), frames=4, ray_address=cluster))
+    assert result.status == "finished" and result.total == 3
+    rows = {r["path"]: r for r in ResultsFolder(out).rows()}
+    assert set(rows) == {*names, "again/same.mp4"} and {r["status"] for r in rows.values()} == {"ok"}
+    assert rows["again/same.mp4"]["sha256"] == rows[names[0]]["sha256"]
+    for clip, name in zip(clips, names):
+        direct = analyze(clip, ["meso4.dfi2"], frames=4).models[0].p_fake
+        assert rows[name][p_fake_column("meso4.dfi2")] == pytest.approx(direct, abs=1e-6), name
+    assert rows["again/same.mp4"][p_fake_column("meso4.dfi2")] == rows[names[0]][p_fake_column("meso4.dfi2")]
