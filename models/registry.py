@@ -25,8 +25,6 @@ if TYPE_CHECKING:
 
 _loaded: dict[tuple[str, str], Detector] = {}
 _load_lock = threading.Lock()
-# Held while any Keras model is built in this process (detectors here, MTCNN in core/engine/faces.py).
-MODEL_BUILD_LOCK = threading.RLock()
 
 
 def list_models(settings: Settings | None = None) -> list[ModelCard]:
@@ -62,14 +60,11 @@ def get_card(model_id: str, settings: Settings | None = None) -> ModelCard:
 def build_model(card: ModelCard) -> keras.Model:
     """A fresh, weightless model of the card's architecture (for loading, training and tests).
 
-    Builds run one at a time: two at once only compete for the same cores, and MTCNN's build
-    (core/engine/faces.py) takes the same lock. Keras names unnamed layers from counters kept per
-    thread, so builds in different threads never share names; what once broke a build in the
-    server ('The name "conv2d" is used 2 times in the model') was Streamlit resetting those
-    counters for every thread at the end of each run, which views/common/keras_state.py stops.
+    Safe beside builds in other threads: Keras names unnamed layers from counters kept per thread.
+    In the server, Streamlit used to reset those counters for every thread after each run, which
+    broke builds ('The name "conv2d" is used 2 times'); views/common/keras_state.py stops that.
     """
-    with MODEL_BUILD_LOCK:
-        return ARCHITECTURES[card.architecture].build(card.input_size)
+    return ARCHITECTURES[card.architecture].build(card.input_size)
 
 
 def build_detector(card: ModelCard, weights: bool = True, settings: Settings | None = None) -> Detector:

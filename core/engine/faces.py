@@ -99,10 +99,7 @@ def get_face_finder() -> MTCNN:
         if _face_finder is None:
             from mtcnn import MTCNN
 
-            from models.registry import MODEL_BUILD_LOCK
-
-            with MODEL_BUILD_LOCK:  # MTCNN builds Keras models too: never beside a detector's build
-                _face_finder = MTCNN(stages="face_and_landmarks_detection", device="CPU:0")
+            _face_finder = MTCNN(stages="face_and_landmarks_detection", device="CPU:0")
         return _face_finder
 
 

@@ -16,10 +16,6 @@ nothing for that call to clean: in the server process it does nothing. ``keras.u
 
 from __future__ import annotations
 
-import threading
-
-_lock = threading.Lock()
-
 
 def _kept_clear_session(*args, **kwargs) -> None:
     """Does nothing in this server: see views/common/keras_state.py."""
@@ -29,8 +25,7 @@ def keep_keras_state() -> None:
     """Make ``keras.backend.clear_session`` (the name Streamlit calls) do nothing in this process."""
     import keras
 
-    with _lock:
-        keras.backend.clear_session = _kept_clear_session
+    keras.backend.clear_session = _kept_clear_session
 
 
 def keras_state_kept() -> bool:
